@@ -1,0 +1,87 @@
+//! One running gateway: the site model, its RDF store, the Haystack view
+//! of the same projection, and the users. Built once at start.
+
+use crate::auth::{scram::ScramCredential, Auth, User};
+use crate::graph::{GraphStore, HEntity, HVal};
+use crate::model::kinds::Role;
+use crate::model::Site;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Queries evaluated at once (the machine has few cores; more would only
+/// queue inside the store).
+pub const QUERY_SLOTS: usize = 4;
+
+pub struct App {
+    pub site: Site,
+    pub graph: GraphStore,
+    pub haystack: Vec<HEntity>,
+    haystack_index: HashMap<String, usize>,
+    pub auth: Auth,
+    pub query_slots: tokio::sync::Semaphore,
+    pub build_time: std::time::Duration,
+}
+
+impl App {
+    pub fn build(site: Site, data_dir: Option<&Path>) -> anyhow::Result<App> {
+        let started = Instant::now();
+        let (graph, haystack) = GraphStore::build(&site, data_dir)?;
+        let haystack_index = haystack
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.id.clone(), i))
+            .collect();
+        let auth = Auth::from_settings(&site.settings);
+        Ok(App {
+            site,
+            graph,
+            haystack,
+            haystack_index,
+            auth,
+            query_slots: tokio::sync::Semaphore::new(QUERY_SLOTS),
+            build_time: started.elapsed(),
+        })
+    }
+
+    /// Adds a user that exists only in memory (the demo's fixed login).
+    pub fn add_memory_user(&mut self, name: &str, password: &str, role: Role) {
+        self.auth.add_user(User {
+            name: name.into(),
+            role,
+            credential: ScramCredential::from_password(password, 4096),
+        });
+    }
+
+    pub fn haystack_entity(&self, id: &str) -> Option<&HEntity> {
+        self.haystack_index.get(id).map(|i| &self.haystack[*i])
+    }
+
+    /// Haystack tags of one entity as JSON (Haystack 4 JSON encoding).
+    pub fn haystack_tags(&self, id: &str) -> Value {
+        let Some(h) = self.haystack_entity(id) else {
+            return Value::Null;
+        };
+        let site = &self.site.id;
+        let mut m = serde_json::Map::new();
+        m.insert(
+            "id".into(),
+            json!({ "_kind": "ref", "val": format!("{site}.{}", h.id), "dis": h.dis }),
+        );
+        m.insert("dis".into(), json!(h.dis));
+        for (tag, v) in &h.tags {
+            let val = match v {
+                HVal::Marker => json!({ "_kind": "marker" }),
+                HVal::Str(s) => json!(s),
+                HVal::Num(n, Some(u)) => json!({ "_kind": "number", "val": n, "unit": u }),
+                HVal::Num(n, None) => json!(n),
+                HVal::Bool(b) => json!(b),
+                HVal::Ref(r) => json!({ "_kind": "ref", "val": format!("{site}.{r}") }),
+                HVal::List(items) => json!(items),
+            };
+            m.insert((*tag).to_string(), val);
+        }
+        Value::Object(m)
+    }
+}

@@ -1,0 +1,166 @@
+//! Subcommands: run, demo, check, export, user, sim.
+
+mod bench;
+mod gen_site;
+mod serve;
+mod user;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "vgw", version, about = "Building-automation video gateway: models a building's video equipment as Brick + Haystack, serves it over SPARQL and a topology API", long_about = None)]
+pub struct Cli {
+    /// Log level: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, global = true, default_value = "info", env = "VGW_LOG")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway on a site file.
+    Run {
+        /// The site file (TOML; see docs/config.md).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Where state lives: BACnet instance numbers, the SPARQL user graph.
+        #[arg(long, default_value = "vgw-data")]
+        data_dir: PathBuf,
+        /// HTTP listen address (overrides [http] listen; default 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+    },
+    /// Run the built-in demo site (a 15-floor tower, 3 recorders, 64 cameras) with anonymous read and a demo/demo operator login.
+    Demo {
+        /// State directory (default: $XDG_DATA_HOME/vgw/demo or ~/.local/share/vgw/demo).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+    },
+    /// Check site files and report every error with file:line:key; exit 1 on any error.
+    Check {
+        /// Site files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Export the site model as RDF (Brick + Haystack triples).
+    Export {
+        /// The site file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// ttl (Turtle), nt (N-Triples), jsonld (JSON-LD) or rdfxml.
+        #[arg(long, short, default_value = "ttl")]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Use (never change) the BACnet numbers persisted in this data dir, so the export matches the running gateway.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Which graph: model (default), ontology (Brick + vgw + units), user (SPARQL edits; needs --data-dir) or all.
+        #[arg(long, default_value = "model")]
+        graph: String,
+    },
+    /// Manage users in a site file.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Simulation helpers.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Benchmarks (results go in docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Model build time, memory, canned topology queries and topology API latency on a site file.
+    Model(bench::BenchModelArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Generate a large synthetic site file for benchmarks.
+    GenSite(gen_site::GenSiteArgs),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Run {
+            config,
+            data_dir,
+            http,
+        } => serve::run(&config, &data_dir, http),
+        Command::Demo { data_dir, http } => serve::demo(data_dir, &http),
+        Command::Check { files } => return check(&files),
+        Command::Export {
+            config,
+            format,
+            output,
+            data_dir,
+            graph,
+        } => serve::export(
+            &config,
+            &format,
+            output.as_deref(),
+            data_dir.as_deref(),
+            &graph,
+        ),
+        Command::User(cmd) => user::run(cmd),
+        Command::Sim(SimCommand::GenSite(args)) => gen_site::run(&args),
+        Command::Bench(BenchCommand::Model(args)) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `vgw export | head` is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        match crate::model::load_site(f, None) {
+            Ok(site) => println!(
+                "{}: ok — {} locations, {} equipment, {} points",
+                f.display(),
+                site.locations.len(),
+                site.equipment.len(),
+                site.points.len()
+            ),
+            Err(errors) => {
+                failed = true;
+                eprintln!("{errors}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,122 @@
+//! `vgw run`, `vgw demo`, `vgw export`.
+
+use crate::app::App;
+use crate::graph::{formats, vocab};
+use crate::model::kinds::Role;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The built-in demo site, compiled in so `vgw demo` works from anywhere.
+pub const DEMO_SITE: &str = include_str!("../../config/demo.toml");
+pub const DEMO_USER: (&str, &str) = ("demo", "demo");
+
+pub fn run(config: &Path, data_dir: &Path, http: Option<String>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let site =
+        crate::model::load_site(config, Some(data_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = http
+        .or_else(|| site.settings.http_listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let app = App::build(site, Some(data_dir))?;
+    start(app, &listen, data_dir, false)
+}
+
+pub fn demo(data_dir: Option<PathBuf>, http: &str) -> anyhow::Result<()> {
+    let data_dir = data_dir.unwrap_or_else(default_demo_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let loaded = crate::config::parse(Path::new("config/demo.toml"), DEMO_SITE.to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut site = crate::model::build::build_with_registry(&loaded, Some(&data_dir))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    site.settings.anonymous_read = true;
+    let mut app = App::build(site, Some(&data_dir))?;
+    app.add_memory_user(DEMO_USER.0, DEMO_USER.1, Role::Operator);
+    start(app, http, &data_dir, true)
+}
+
+fn default_demo_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("vgw/demo")
+}
+
+fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let bound = crate::http::bind(listen, app.site.settings.tls.is_some())?;
+        let url = bound.url();
+        let s = &app.site;
+        println!(
+            "vgw {} — {} ({}): {} equipment, {} points, {} triples, model built in {:.2} s",
+            if demo { "demo" } else { "run" },
+            s.name,
+            s.id,
+            s.equipment.len(),
+            s.points.len(),
+            app.graph.len(),
+            app.build_time.as_secs_f64()
+        );
+        println!("  Web UI:        {url}/");
+        println!("  Topology API:  {url}/api/site   {url}/api/equipment");
+        println!("  SPARQL:        {url}/sparql   (model as Turtle: {url}/sparql/graph)");
+        println!("  Haystack:      not in this build yet");
+        println!("  BACnet/IP:     not in this build yet");
+        if demo {
+            println!(
+                "  Login:         {} / {} (operator, demo only); anonymous read is on",
+                DEMO_USER.0, DEMO_USER.1
+            );
+        } else if s.settings.anonymous_read {
+            println!("  Access:        anonymous read is on ([gateway] anonymous_read)");
+        }
+        println!("  Data dir:      {}", data_dir.display());
+        println!("Stop with Ctrl-C.");
+        crate::http::serve(Arc::new(app), bound).await
+    })
+}
+
+pub fn export(
+    config: &Path,
+    format: &str,
+    output: Option<&Path>,
+    data_dir: Option<&Path>,
+    graph: &str,
+) -> anyhow::Result<()> {
+    let rdf_format = formats::graph_format_by_name(format).ok_or_else(|| {
+        anyhow::anyhow!("unknown format `{format}`: use ttl, nt, jsonld or rdfxml")
+    })?;
+    let graph_iri = match graph {
+        "model" => Some(vocab::GRAPH_MODEL),
+        "ontology" => Some(vocab::GRAPH_ONTOLOGY),
+        "user" => Some(vocab::GRAPH_USER),
+        "all" => None,
+        other => anyhow::bail!("unknown graph `{other}`: use model, ontology, user or all"),
+    };
+    // Reading the registry without saving keeps the running gateway's numbers
+    // authoritative: export never allocates numbers into its data dir.
+    let loaded = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut registry = match data_dir {
+        Some(d) => crate::model::instances::InstanceRegistry::open(d)
+            .map_err(|e| anyhow::anyhow!(e))?
+            .read_only(),
+        None => crate::model::instances::InstanceRegistry::ephemeral(),
+    };
+    let site = crate::model::build(&loaded, &mut registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (store, _) = crate::graph::GraphStore::build(&site, data_dir)?;
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    store.dump(graph_iri, rdf_format, &mut out)?;
+    out.flush()?;
+    Ok(())
+}

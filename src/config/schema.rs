@@ -1,0 +1,278 @@
+//! The TOML site file, as serde reads it. Field names are the config keys;
+//! `docs/config.md` documents every one. Unknown keys are collected (not
+//! silently ignored) by `config::load`, which also owns line numbers.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SiteFile {
+    pub site: SiteSection,
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub sparql: SparqlSection,
+    #[serde(default)]
+    pub building: Vec<BuildingCfg>,
+    #[serde(default)]
+    pub floor: Vec<FloorCfg>,
+    #[serde(default)]
+    pub space: Vec<SpaceCfg>,
+    #[serde(default)]
+    pub nvr: Vec<RecorderCfg>,
+    #[serde(default)]
+    pub dvr: Vec<RecorderCfg>,
+    #[serde(default)]
+    pub ip_camera: Vec<IpCameraCfg>,
+    #[serde(default)]
+    pub analog_camera: Vec<AnalogCameraCfg>,
+    #[serde(default)]
+    pub encoder: Vec<EncoderCfg>,
+    #[serde(default)]
+    pub ups: Vec<UpsCfg>,
+    #[serde(default)]
+    pub pdu: Vec<PlainEquipCfg>,
+    #[serde(default)]
+    pub poe_switch: Vec<PoeSwitchCfg>,
+    #[serde(default)]
+    pub ntp_server: Vec<NtpServerCfg>,
+    #[serde(default)]
+    pub vms_server: Vec<PlainEquipCfg>,
+    #[serde(default)]
+    pub workstation: Vec<PlainEquipCfg>,
+    #[serde(default)]
+    pub point: Vec<PointOverrideCfg>,
+    #[serde(default)]
+    pub user: Vec<UserCfg>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SiteSection {
+    pub id: String,
+    pub name: String,
+    #[serde(default = "default_tz")]
+    pub timezone: String,
+    /// Defaults to `urn:vgw:<id>/`.
+    pub base_iri: Option<String>,
+    pub address: Option<String>,
+}
+
+fn default_tz() -> String {
+    "UTC".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct GatewaySection {
+    pub name: Option<String>,
+    /// BACnet device instance of the gateway (0..=4194302).
+    pub bacnet_device_instance: Option<u32>,
+    /// Serve the model (SPARQL query, topology API) without login. Only for
+    /// closed networks; video, writes and graph edits always need a login.
+    #[serde(default)]
+    pub anonymous_read: bool,
+    /// TOML file holding `[credentials.NAME] username/password`; relative
+    /// paths are relative to the site file.
+    pub secrets_file: Option<String>,
+    pub space: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct HttpSection {
+    pub listen: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// Bearer token lifetime in seconds.
+    pub token_ttl_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SparqlSection {
+    pub timeout_ms: Option<u64>,
+    pub max_results: Option<usize>,
+    /// Role allowed to POST /sparql/update; absent = updates disabled.
+    pub update_role: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct BuildingCfg {
+    pub id: String,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct FloorCfg {
+    pub id: String,
+    pub building: String,
+    pub level: i32,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SpaceCfg {
+    pub id: String,
+    pub floor: Option<String>,
+    /// Outdoor areas hang off a building instead of a floor.
+    pub building: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+/// Declares an equipment table: the keys every piece of equipment has, plus
+/// the kind's own. (Not `#[serde(flatten)]`: flatten hides unknown keys.)
+macro_rules! equipment_table {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize, Default)]
+        pub struct $name {
+            pub id: String,
+            pub name: Option<String>,
+            pub space: Option<String>,
+            pub fed_by: Option<String>,
+            pub time_source: Option<String>,
+            pub managed_by: Option<String>,
+            pub manufacturer: Option<String>,
+            pub model: Option<String>,
+            pub supply_voltage: Option<String>,
+            #[serde(default)]
+            pub protocols: Vec<String>,
+            /// Name of a credential in the secrets file or environment.
+            pub credential: Option<String>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+        impl EquipmentTable for $name {
+            fn common(&self) -> CommonRef<'_> {
+                CommonRef {
+                    id: &self.id,
+                    name: self.name.as_deref(),
+                    space: self.space.as_deref(),
+                    fed_by: self.fed_by.as_deref(),
+                    time_source: self.time_source.as_deref(),
+                    managed_by: self.managed_by.as_deref(),
+                    manufacturer: self.manufacturer.as_deref(),
+                    model: self.model.as_deref(),
+                    supply_voltage: self.supply_voltage.as_deref(),
+                    protocols: &self.protocols,
+                    credential: self.credential.as_deref(),
+                }
+            }
+        }
+    };
+}
+
+/// The keys every equipment table shares, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct CommonRef<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub space: Option<&'a str>,
+    pub fed_by: Option<&'a str>,
+    pub time_source: Option<&'a str>,
+    pub managed_by: Option<&'a str>,
+    pub manufacturer: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub supply_voltage: Option<&'a str>,
+    pub protocols: &'a [String],
+    pub credential: Option<&'a str>,
+}
+
+pub trait EquipmentTable {
+    fn common(&self) -> CommonRef<'_>;
+}
+
+equipment_table!(
+    /// NVR, DVR and hybrid recorders.
+    RecorderCfg {
+        /// compact | rack | high_capacity | hybrid | edge
+        pub variant: Option<String>,
+        pub channels: u32,
+        #[serde(default)]
+        pub alarm_inputs: u32,
+        #[serde(default)]
+        pub alarm_outputs: u32,
+        pub storage_tb: Option<f64>,
+        pub disks: Option<u32>,
+        pub raid: Option<String>,
+        #[serde(default)]
+        pub redundant_power: bool,
+        pub operating_temp: Option<[f64; 2]>,
+        pub operating_humidity: Option<[f64; 2]>,
+        pub max_ingest_mbps: Option<f64>,
+        pub max_resolution: Option<String>,
+        #[serde(default)]
+        pub codecs: Vec<String>,
+        #[serde(default)]
+        pub video_outputs: Vec<String>,
+        pub streams_to: Option<String>,
+        pub onvif: Option<String>,
+    }
+);
+
+equipment_table!(IpCameraCfg {
+    pub streams_to: Option<String>,
+    pub rtsp: Option<String>,
+    pub rtsp_sub: Option<String>,
+    pub onvif: Option<String>,
+    pub codec: Option<String>,
+    pub max_resolution: Option<String>,
+    #[serde(default)]
+    pub alarm_inputs: u32,
+});
+
+equipment_table!(AnalogCameraCfg {
+    pub streams_to: Option<String>,
+    /// Input number on the encoder/DVR/hybrid recorder (1-based).
+    pub input: Option<u32>,
+});
+
+equipment_table!(EncoderCfg {
+    pub inputs: u32,
+    pub streams_to: Option<String>,
+    pub codec: Option<String>,
+    pub onvif: Option<String>,
+});
+
+equipment_table!(UpsCfg {
+    pub capacity_va: Option<f64>,
+    /// Modbus TCP endpoint `host:port`.
+    pub modbus: Option<String>,
+    pub modbus_unit: Option<u8>,
+    /// Register map name (`apc`, `socomec`) or a path to a map file.
+    pub map: Option<String>,
+});
+
+equipment_table!(PoeSwitchCfg {
+    pub ports: Option<u32>,
+    pub poe_budget_w: Option<f64>,
+});
+
+equipment_table!(NtpServerCfg {
+    /// `host:port` the NTP monitor polls.
+    pub address: Option<String>,
+});
+
+equipment_table!(PlainEquipCfg {});
+
+/// Per-point settings over the template defaults.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct PointOverrideCfg {
+    /// `<equipment id>.<point key>`, e.g. `nvr-1.alarm-in-3`.
+    pub id: String,
+    pub name: Option<String>,
+    /// Pin the BACnet instance number of this point's object.
+    pub bacnet_instance: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct UserCfg {
+    pub name: String,
+    /// viewer | operator | admin
+    pub role: String,
+    /// SCRAM-SHA-256 credential: base64 salt, iteration count, base64
+    /// StoredKey and ServerKey (RFC 5802). Never a plaintext password.
+    pub salt: String,
+    pub iterations: u32,
+    pub stored_key: String,
+    pub server_key: String,
+}

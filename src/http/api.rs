@@ -1,0 +1,452 @@
+//! Topology API (`/api/...`): equipment lists, one equipment with its points
+//! and relations, transitive upstream/downstream, and failure impact.
+
+use super::access::{Caller, HttpError};
+use super::AppState;
+use crate::graph::queries::{self, Direction, Relation};
+use crate::graph::vocab::sparql_prefixes;
+use crate::model::kinds::{EquipKind, Role};
+use crate::model::{Equipment, LocationKind, Site};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+type ApiResult = Result<Json<Value>, HttpError>;
+
+fn not_found(id: &str) -> HttpError {
+    HttpError::json(StatusCode::NOT_FOUND, format!("no equipment `{id}`"))
+}
+
+fn require(app: &AppState, caller: &Caller) -> Result<(), HttpError> {
+    caller
+        .require(app, Role::Viewer)
+        .map_err(HttpError::as_json)
+}
+
+/// `{id, name, kind}` of an equipment id (or just the id for IRIs that
+/// name nothing in the model, e.g. from user-graph edits).
+fn brief(site: &Site, id: &str) -> Value {
+    match site.equipment(id) {
+        Some(e) => json!({ "id": e.id, "name": e.name, "kind": e.kind }),
+        None => match site.point(id) {
+            Some(p) => json!({ "id": p.id, "name": p.name, "kind": "point" }),
+            None => json!({ "id": id }),
+        },
+    }
+}
+
+fn floor_and_building<'a>(site: &'a Site, e: &Equipment) -> (Option<&'a str>, Option<&'a str>) {
+    let chain = site.location_chain(e.space.as_deref());
+    let floor = chain
+        .iter()
+        .find(|l| matches!(l.kind, LocationKind::Floor { .. }))
+        .map(|l| l.id.as_str());
+    let building = chain
+        .iter()
+        .find(|l| l.kind == LocationKind::Building)
+        .map(|l| l.id.as_str());
+    (floor, building)
+}
+
+pub async fn site(State(app): State<AppState>, caller: Caller) -> ApiResult {
+    require(&app, &caller)?;
+    let s = &app.site;
+    let mut equipment_in: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in s.equipment.iter().filter(|e| e.part_of.is_none()) {
+        if let Some(sp) = &e.space {
+            equipment_in.entry(sp.as_str()).or_default().push(&e.id);
+        }
+    }
+    let children = |parent: &str| -> Vec<&crate::model::Location> {
+        s.locations
+            .iter()
+            .filter(|l| l.parent.as_deref() == Some(parent))
+            .collect()
+    };
+    let space_json = |l: &crate::model::Location| {
+        let kind = match l.kind {
+            LocationKind::Space { kind } => kind,
+            _ => "space",
+        };
+        json!({ "id": l.id, "name": l.name, "kind": kind, "equipment": equipment_in.get(l.id.as_str()).cloned().unwrap_or_default() })
+    };
+    let buildings: Vec<Value> = s
+        .locations
+        .iter()
+        .filter(|l| l.kind == LocationKind::Building)
+        .map(|b| {
+            let mut floors = Vec::new();
+            let mut outdoor = Vec::new();
+            for c in children(&b.id) {
+                match c.kind {
+                    LocationKind::Floor { level } => floors.push(json!({
+                        "id": c.id, "name": c.name, "level": level,
+                        "spaces": children(&c.id).into_iter().map(space_json).collect::<Vec<_>>(),
+                    })),
+                    _ => outdoor.push(space_json(c)),
+                }
+            }
+            json!({ "id": b.id, "name": b.name, "floors": floors, "spaces": outdoor })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": s.id, "name": s.name, "timezone": s.timezone, "base_iri": s.base_iri,
+        "counts": { "equipment": s.equipment.len(), "points": s.points.len(), "triples": app.graph.len() },
+        "buildings": buildings,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListFilter {
+    kind: Option<String>,
+    space: Option<String>,
+    floor: Option<String>,
+    building: Option<String>,
+    /// Include parts (disks, relays, batteries); default false.
+    parts: Option<bool>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn equipment_list(
+    State(app): State<AppState>,
+    caller: Caller,
+    filter: Result<Query<ListFilter>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    require(&app, &caller)?;
+    let Query(f) = filter.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let kind = match &f.kind {
+        Some(k) => Some(kind_by_name(k).ok_or_else(|| {
+            HttpError::json(StatusCode::BAD_REQUEST, format!("unknown kind `{k}`"))
+        })?),
+        None => None,
+    };
+    let s = &app.site;
+    let limit = f.limit.unwrap_or(1000).min(10_000);
+    let mut total = 0usize;
+    let mut items = Vec::new();
+    for e in &s.equipment {
+        if (e.part_of.is_some() && !f.parts.unwrap_or(false)) || kind.is_some_and(|k| k != e.kind) {
+            continue;
+        }
+        if f.space
+            .as_ref()
+            .is_some_and(|sp| e.space.as_ref() != Some(sp))
+        {
+            continue;
+        }
+        let (floor, building) = floor_and_building(s, e);
+        if f.floor.as_deref().is_some_and(|x| floor != Some(x))
+            || f.building.as_deref().is_some_and(|x| building != Some(x))
+        {
+            continue;
+        }
+        total += 1;
+        if total > f.offset.unwrap_or(0) && items.len() < limit {
+            items.push(json!({
+                "id": e.id, "name": e.name, "kind": e.kind,
+                "class": crate::graph::project::equip_class(e.kind),
+                "space": e.space, "floor": floor, "building": building,
+            }));
+        }
+    }
+    Ok(Json(json!({ "total": total, "items": items })))
+}
+
+fn kind_by_name(name: &str) -> Option<EquipKind> {
+    const KINDS: &[EquipKind] = &[
+        EquipKind::Nvr,
+        EquipKind::HybridRecorder,
+        EquipKind::Dvr,
+        EquipKind::IpCamera,
+        EquipKind::AnalogCamera,
+        EquipKind::Encoder,
+        EquipKind::Ups,
+        EquipKind::Pdu,
+        EquipKind::PoeSwitch,
+        EquipKind::NtpServer,
+        EquipKind::VmsServer,
+        EquipKind::Workstation,
+        EquipKind::Gateway,
+        EquipKind::StorageDrive,
+        EquipKind::Relay,
+        EquipKind::Battery,
+    ];
+    KINDS.iter().copied().find(|k| {
+        serde_json::to_value(k)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s == name))
+            .unwrap_or(false)
+    })
+}
+
+/// One-hop relations of `iri` in both directions, from the store (so user
+/// graph edits show too).
+fn relations_query(iri: &str) -> String {
+    format!(
+        "{}SELECT ?rel ?other WHERE {{
+          {{ <{iri}> brick:feeds ?other BIND(\"feeds\" AS ?rel) }} UNION {{ ?other brick:feeds <{iri}> BIND(\"fed_by\" AS ?rel) }}
+          UNION {{ <{iri}> vgw:streamsVideoTo ?other BIND(\"streams_to\" AS ?rel) }} UNION {{ ?other vgw:streamsVideoTo <{iri}> BIND(\"video_sources\" AS ?rel) }}
+          UNION {{ <{iri}> vgw:synchronizesTimeWith ?other BIND(\"time_source\" AS ?rel) }} UNION {{ ?other vgw:synchronizesTimeWith <{iri}> BIND(\"time_clients\" AS ?rel) }}
+          UNION {{ <{iri}> vgw:isManagedBy ?other BIND(\"managed_by\" AS ?rel) }} UNION {{ ?other vgw:isManagedBy <{iri}> BIND(\"manages\" AS ?rel) }}
+          UNION {{ <{iri}> brick:hasPart ?other BIND(\"parts\" AS ?rel) }} UNION {{ ?other brick:hasPart <{iri}> BIND(\"part_of\" AS ?rel) }}
+        }}",
+        sparql_prefixes()
+    )
+}
+
+pub async fn equipment_one(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    require(&app, &caller)?;
+    let s = &app.site;
+    let e = s.equipment(&id).ok_or_else(|| not_found(&id))?;
+    let rows = app
+        .graph
+        .select(&relations_query(&s.iri(&id)))
+        .map_err(|e| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut relations: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for row in rows {
+        if let (
+            Some(oxigraph::model::Term::Literal(rel)),
+            Some(oxigraph::model::Term::NamedNode(other)),
+        ) = (&row[0], &row[1])
+        {
+            let other_id = s.id_of_iri(other.as_str()).unwrap_or(other.as_str());
+            relations
+                .entry(rel.value().to_string())
+                .or_default()
+                .push(brief(s, other_id));
+        }
+    }
+    let points: Vec<Value> = s.points_of(e).iter().map(|p| point_json(s, p)).collect();
+    let location: Vec<Value> = s
+        .location_chain(e.space.as_deref())
+        .iter()
+        .map(|l| json!({ "id": l.id, "name": l.name, "type": l.kind }))
+        .collect();
+    let props: BTreeMap<&str, &crate::model::PropValue> =
+        e.props.iter().map(|(k, v)| (*k, v)).collect();
+    let tags = app.haystack_tags(&e.id);
+    Ok(Json(json!({
+        "id": e.id, "name": e.name, "kind": e.kind, "class": crate::graph::project::equip_class(e.kind),
+        "iri": s.iri(&e.id), "haystack_id": format!("@{}.{}", s.id, e.id),
+        "location": location, "properties": props, "relations": relations, "haystack": tags, "points": points,
+    })))
+}
+
+fn point_json(s: &Site, p: &crate::model::Point) -> Value {
+    let t = p.template;
+    json!({
+        "id": p.id, "name": p.name,
+        "class": match t.class { crate::model::templates::Class::Brick(c) => format!("brick:{c}"), crate::model::templates::Class::Vgw(c) => format!("vgw:{c}") },
+        "kind": t.kind, "unit": t.unit.and_then(|u| u.haystack), "writable": t.writable, "his": t.his,
+        "bacnet": { "object": format!("{},{}", p.object_type.bacnet_name(), p.instance), "object_name": p.object_name(), "device": s.gateway_device_instance },
+        "limits": p.limits.map(|(lo, hi)| json!({ "low": lo, "high": hi })),
+    })
+}
+
+pub async fn point_one(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    require(&app, &caller)?;
+    let p = app
+        .site
+        .point(&id)
+        .ok_or_else(|| HttpError::json(StatusCode::NOT_FOUND, format!("no point `{id}`")))?;
+    let mut v = point_json(&app.site, p);
+    v["equipment"] = brief(&app.site, &p.equip);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationParam {
+    relation: Option<String>,
+}
+
+async fn traverse(
+    app: AppState,
+    caller: Caller,
+    id: String,
+    param: Result<Query<RelationParam>, axum::extract::rejection::QueryRejection>,
+    dir: Direction,
+) -> ApiResult {
+    require(&app, &caller)?;
+    let Query(p) = param.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let name = p.relation.unwrap_or_else(|| "all".into());
+    let rel = Relation::parse(&name).ok_or_else(|| {
+        HttpError::json(
+            StatusCode::BAD_REQUEST,
+            format!("unknown relation `{name}`: use power, video, time or all"),
+        )
+    })?;
+    if app.site.equipment(&id).is_none() {
+        return Err(not_found(&id));
+    }
+    let worker = app.clone();
+    let id2 = id.clone();
+    let ids = tokio::task::spawn_blocking(move || {
+        queries::traverse(&worker.graph, &worker.site, &id2, rel, dir)
+    })
+    .await
+    .map_err(|_| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, "query worker failed"))?
+    .map_err(|e| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let items: Vec<Value> = ids.iter().map(|i| brief(&app.site, i)).collect();
+    Ok(Json(json!({
+        "id": id, "relation": rel,
+        "direction": if dir == Direction::Downstream { "downstream" } else { "upstream" },
+        "count": items.len(), "equipment": items,
+    })))
+}
+
+pub async fn downstream(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<RelationParam>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    traverse(app, caller, id, q, Direction::Downstream).await
+}
+
+pub async fn upstream(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<RelationParam>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    traverse(app, caller, id, q, Direction::Upstream).await
+}
+
+pub async fn impact(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    require(&app, &caller)?;
+    if app.site.equipment(&id).is_none() {
+        return Err(not_found(&id));
+    }
+    let worker = app.clone();
+    let id2 = id.clone();
+    let imp =
+        tokio::task::spawn_blocking(move || queries::impact(&worker.graph, &worker.site, &id2))
+            .await
+            .map_err(|_| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, "query worker failed"))?
+            .map_err(|e| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let s = &app.site;
+    let list = |ids: &[String]| ids.iter().map(|i| brief(s, i)).collect::<Vec<_>>();
+    // Every point of dark equipment is lost; unrecorded sources lose their
+    // recording points; unsynced clocks their time points.
+    let mut points: Vec<Value> = Vec::new();
+    let mut add_points = |ids: &[String], why: &str, only: Option<&[&str]>| {
+        for e in ids.iter().filter_map(|i| s.equipment(i)) {
+            for p in s.points_of(e) {
+                if only.is_none_or(|keys| keys.iter().any(|k| p.key.starts_with(k))) {
+                    points.push(json!({ "id": p.id, "name": p.name, "cause": why }));
+                }
+            }
+        }
+    };
+    add_points(&imp.unpowered, "unpowered", None);
+    add_points(
+        &imp.not_recorded,
+        "not_recorded",
+        Some(&["recording-ok", "retention"]),
+    );
+    add_points(&imp.time_unsynced, "time_unsynced", Some(&["time-"]));
+    Ok(Json(json!({
+        "id": id,
+        "summary": { "unpowered": imp.unpowered.len(), "not_recorded": imp.not_recorded.len(), "time_unsynced": imp.time_unsynced.len(), "points": points.len() },
+        "unpowered": list(&imp.unpowered), "not_recorded": list(&imp.not_recorded), "time_unsynced": list(&imp.time_unsynced),
+        "points": points,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    user: String,
+    password: String,
+}
+
+/// POST /api/login with Basic credentials or `{"user", "password"}` →
+/// a bearer token.
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    let creds = if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        decoded.and_then(|d| {
+            d.split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+        })
+    } else {
+        serde_json::from_slice::<LoginBody>(&body)
+            .ok()
+            .map(|b| (b.user, b.password))
+    };
+    let Some((user, pass)) = creds else {
+        return Err(HttpError::json(
+            StatusCode::BAD_REQUEST,
+            "send Basic credentials or a JSON body {\"user\": ..., \"password\": ...}",
+        ));
+    };
+    let worker = app.clone();
+    let result = tokio::task::spawn_blocking(move || worker.auth.check_password(&user, &pass))
+        .await
+        .map_err(|_| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, "login failed"))?;
+    match result {
+        Ok(p) => {
+            let role = p.role;
+            let token = app.auth.issue_token(p);
+            Ok(Json(json!({ "token": token, "token_type": "Bearer", "expires_in": app.auth.token_ttl().as_secs(), "role": role })).into_response())
+        }
+        Err(crate::auth::LoginError::Invalid) => Err(HttpError::json(
+            StatusCode::UNAUTHORIZED,
+            "wrong user name or password",
+        )),
+        Err(crate::auth::LoginError::Throttled(d)) => Err(HttpError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!("too many failed logins; retry in {} s", d.as_secs() + 1),
+            json: true,
+            retry_after: Some(d.as_secs() + 1),
+        }),
+    }
+}
+
+pub async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, HttpError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(t) if app.auth.revoke(t.trim()) => Ok(StatusCode::NO_CONTENT),
+        _ => Err(HttpError::json(
+            StatusCode::UNAUTHORIZED,
+            "no valid bearer token to revoke",
+        )),
+    }
+}

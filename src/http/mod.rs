@@ -1,0 +1,153 @@
+//! The HTTP server (axum): SPARQL protocol, topology API, health.
+
+pub mod access;
+pub mod api;
+pub mod sparql;
+
+use crate::app::App;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub type AppState = Arc<App>;
+
+/// Largest request body accepted (queries, updates, logins).
+const MAX_BODY: usize = 1 << 20;
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/sparql", get(sparql::query_get).post(sparql::query_post))
+        .route("/sparql/update", post(sparql::update_post))
+        .route("/sparql/graph", get(sparql::graph_get))
+        .route("/api/site", get(api::site))
+        .route("/api/equipment", get(api::equipment_list))
+        .route("/api/equipment/{id}", get(api::equipment_one))
+        .route("/api/equipment/{id}/downstream", get(api::downstream))
+        .route("/api/equipment/{id}/upstream", get(api::upstream))
+        .route("/api/equipment/{id}/impact", get(api::impact))
+        .route("/api/points/{id}", get(api::point_one))
+        .route("/api/login", post(api::login))
+        .route("/api/logout", post(api::logout))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "site": app.site.id,
+        "equipment": app.site.equipment.len(),
+        "points": app.site.points.len(),
+        "triples": app.graph.len(),
+    }))
+}
+
+async fn index(State(app): State<AppState>) -> Html<String> {
+    let s = &app.site;
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>vgw — {name}</title>\
+         <h1>vgw — {name}</h1><p>{eq} equipment, {pts} points, {tr} triples.</p><ul>\
+         <li><a href=/api/site>/api/site</a> — buildings, floors, rooms</li>\
+         <li><a href=/api/equipment>/api/equipment</a> — equipment list (filters: kind, space, floor, building)</li>\
+         <li>/api/equipment/ID, …/upstream, …/downstream?relation=power|video|time|all, …/impact</li>\
+         <li><a href=/sparql>/sparql</a> — SPARQL 1.1 endpoint</li>\
+         <li><a href=/sparql/graph>/sparql/graph</a> — the model as Turtle</li></ul>",
+        name = html_escape(&s.name),
+        eq = s.equipment.len(),
+        pts = s.points.len(),
+        tr = app.graph.len()
+    ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A listener that is already bound, so callers can print the real port.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    pub addr: SocketAddr,
+    tls: bool,
+}
+
+impl Bound {
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+}
+
+pub fn bind(addr: &str, tls: bool) -> anyhow::Result<Bound> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    Ok(Bound {
+        listener,
+        addr,
+        tls,
+    })
+}
+
+/// Serves until SIGTERM or Ctrl-C.
+pub async fn serve(app: AppState, bound: Bound) -> anyhow::Result<()> {
+    let router = router(app.clone());
+    if let Some((cert, key)) = app.site.settings.tls.clone() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "TLS certificate {} / key {}: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        });
+        axum_server::from_tcp_rustls(bound.listener, config)
+            .handle(handle)
+            .serve(router.into_make_service())
+            .await?;
+    } else {
+        let listener = tokio::net::TcpListener::from_std(bound.listener)?;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

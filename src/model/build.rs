@@ -1,0 +1,503 @@
+//! Config → model: locations, equipment with datasheet properties and parts,
+//! points from templates with stable BACnet numbers.
+
+use super::instances::InstanceRegistry;
+use super::kinds::{EquipKind, Role, SPACE_KINDS};
+use super::templates::{self, Numbered};
+use super::*;
+use crate::config::locate::KeyPath;
+use crate::config::{self, ConfigError, ConfigErrors, Loaded, RecorderCfg};
+use std::path::Path;
+
+/// A datasheet property: its vgw ontology property and its Haystack tag.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PropDef {
+    pub vgw: &'static str,
+    pub haystack: &'static str,
+}
+
+macro_rules! props {
+    ($($name:ident = $vgw:literal / $hs:literal;)*) => {
+        $(pub const $name: PropDef = PropDef { vgw: $vgw, haystack: $hs };)*
+        /// Every datasheet property, for docs and the ontology check.
+        pub const PROPS: &[&PropDef] = &[$(&$name),*];
+    };
+}
+
+props! {
+    CHANNELS = "channelCount" / "channels";
+    ALARM_INPUTS = "alarmInputCount" / "alarmInputs";
+    ALARM_OUTPUTS = "alarmOutputCount" / "alarmOutputs";
+    STORAGE_TB = "storageCapacityTB" / "storageTB";
+    RAID = "raidLevel" / "raidLevel";
+    REDUNDANT_POWER = "redundantPower" / "redundantPower";
+    TEMP_MIN = "operatingTempMin" / "operatingTempMin";
+    TEMP_MAX = "operatingTempMax" / "operatingTempMax";
+    HUMIDITY_MIN = "operatingHumidityMin" / "operatingHumidityMin";
+    HUMIDITY_MAX = "operatingHumidityMax" / "operatingHumidityMax";
+    MAX_INGEST = "maxIngestMbps" / "maxIngestMbps";
+    MAX_RESOLUTION = "maxResolution" / "maxResolution";
+    CODECS = "supportedCodec" / "codecs";
+    VIDEO_OUTPUTS = "videoOutputs" / "videoOutputs";
+    PROTOCOLS = "protocol" / "protocols";
+    SUPPLY_VOLTAGE = "supplyVoltage" / "supplyVoltage";
+    VARIANT = "recorderVariant" / "recorderVariant";
+    CODEC = "codec" / "codec";
+    INPUTS = "inputCount" / "videoInputs";
+    CAPACITY_VA = "capacityVA" / "capacityVA";
+    PORTS = "portCount" / "ports";
+    POE_BUDGET = "poeBudgetW" / "poeBudget";
+    MODEL = "model" / "model";
+    MANUFACTURER = "manufacturer" / "manufacturer";
+}
+
+type Props = Vec<(&'static str, PropValue)>;
+
+/// Loads, validates and builds a site. With a data dir, BACnet instance
+/// numbers come from (and are saved to) its registry.
+pub fn load_site(path: &Path, data_dir: Option<&Path>) -> Result<Site, ConfigErrors> {
+    let loaded = config::load(path)?;
+    build_with_registry(&loaded, data_dir)
+}
+
+/// Builds from an already parsed file (the embedded demo site uses this).
+pub fn build_with_registry(loaded: &Loaded, data_dir: Option<&Path>) -> Result<Site, ConfigErrors> {
+    let mut registry = match data_dir {
+        Some(d) => InstanceRegistry::open(d).map_err(|m| one_error(loaded, m))?,
+        None => InstanceRegistry::ephemeral(),
+    };
+    let site = build(loaded, &mut registry)?;
+    registry.save().map_err(|m| one_error(loaded, m))?;
+    Ok(site)
+}
+
+fn one_error(loaded: &Loaded, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        file: loaded.path.display().to_string(),
+        line: 0,
+        key: String::new(),
+        message,
+    }])
+}
+
+pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, ConfigErrors> {
+    let f = &loaded.file;
+    let mut locations = Vec::new();
+    for b in &f.building {
+        locations.push(Location {
+            id: b.id.clone(),
+            name: b.name.clone().unwrap_or_else(|| b.id.clone()),
+            kind: LocationKind::Building,
+            parent: None,
+        });
+    }
+    for fl in &f.floor {
+        locations.push(Location {
+            id: fl.id.clone(),
+            name: fl
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("Floor {}", fl.level)),
+            kind: LocationKind::Floor { level: fl.level },
+            parent: Some(fl.building.clone()),
+        });
+    }
+    for s in &f.space {
+        let kind = SPACE_KINDS
+            .iter()
+            .find(|(k, _)| *k == s.kind)
+            .map(|(k, _)| *k)
+            .unwrap_or("room");
+        locations.push(Location {
+            id: s.id.clone(),
+            name: s.name.clone().unwrap_or_else(|| s.id.clone()),
+            kind: LocationKind::Space { kind },
+            parent: s.floor.clone().or_else(|| s.building.clone()),
+        });
+    }
+
+    let mut equipment: Vec<Equipment> = Vec::new();
+    let recorders: HashMap<&str, &RecorderCfg> = f
+        .nvr
+        .iter()
+        .chain(&f.dvr)
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    for d in config::validate_decls(f) {
+        let c = d.common;
+        let mut props = common_props(c);
+        let mut parts = Vec::new();
+        match d.kind {
+            EquipKind::Nvr | EquipKind::HybridRecorder | EquipKind::Dvr => {
+                let r = recorders[c.id];
+                recorder_props(r, &mut props);
+                for n in 1..=r.disks.unwrap_or(0) {
+                    parts.push((
+                        format!("{}.disk-{n}", c.id),
+                        format!("{} disk {n}", display(c)),
+                        EquipKind::StorageDrive,
+                    ));
+                }
+                for n in 1..=r.alarm_outputs {
+                    parts.push((
+                        format!("{}.relay-{n}", c.id),
+                        format!("{} relay {n}", display(c)),
+                        EquipKind::Relay,
+                    ));
+                }
+            }
+            EquipKind::IpCamera => {
+                let cam = &f.ip_camera[index_of(&d.path)];
+                opt_str(&mut props, &CODEC, &cam.codec);
+                opt_str(&mut props, &MAX_RESOLUTION, &cam.max_resolution);
+                if cam.alarm_inputs > 0 {
+                    props.push((ALARM_INPUTS.vgw, PropValue::Int(cam.alarm_inputs.into())));
+                }
+            }
+            EquipKind::Encoder => {
+                let e = &f.encoder[index_of(&d.path)];
+                props.push((INPUTS.vgw, PropValue::Int(e.inputs.into())));
+                opt_str(&mut props, &CODEC, &e.codec);
+            }
+            EquipKind::Ups => {
+                let u = &f.ups[index_of(&d.path)];
+                if let Some(va) = u.capacity_va {
+                    props.push((CAPACITY_VA.vgw, PropValue::Num(va)));
+                }
+                parts.push((
+                    format!("{}.battery", c.id),
+                    format!("{} battery", display(c)),
+                    EquipKind::Battery,
+                ));
+            }
+            EquipKind::PoeSwitch => {
+                let s = &f.poe_switch[index_of(&d.path)];
+                if let Some(p) = s.ports {
+                    props.push((PORTS.vgw, PropValue::Int(p.into())));
+                }
+                if let Some(w) = s.poe_budget_w {
+                    props.push((POE_BUDGET.vgw, PropValue::Num(w)));
+                }
+            }
+            _ => {}
+        }
+        equipment.push(Equipment {
+            id: c.id.to_string(),
+            name: display(c),
+            kind: d.kind,
+            space: c.space.map(str::to_string),
+            part_of: None,
+            fed_by: c.fed_by.map(str::to_string),
+            streams_to: d.streams_to.map(str::to_string),
+            time_source: c.time_source.map(str::to_string),
+            managed_by: c.managed_by.map(str::to_string),
+            props,
+            points: 0..0,
+            credential: c.credential.map(str::to_string),
+        });
+        for (id, name, kind) in parts {
+            equipment.push(Equipment {
+                id,
+                name,
+                kind,
+                space: c.space.map(str::to_string),
+                part_of: Some(c.id.to_string()),
+                fed_by: None,
+                streams_to: None,
+                time_source: None,
+                managed_by: None,
+                props: Vec::new(),
+                points: 0..0,
+                credential: None,
+            });
+        }
+    }
+    equipment.push(Equipment {
+        id: "gateway".into(),
+        name: f
+            .gateway
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{} video gateway", f.site.name)),
+        kind: EquipKind::Gateway,
+        space: f.gateway.space.clone(),
+        part_of: None,
+        fed_by: None,
+        streams_to: None,
+        time_source: None,
+        managed_by: None,
+        props: vec![(
+            PROTOCOLS.vgw,
+            PropValue::List(vec![
+                "BACnet/IP".into(),
+                "Haystack".into(),
+                "SPARQL".into(),
+                "MQTT".into(),
+            ]),
+        )],
+        points: 0..0,
+        credential: None,
+    });
+
+    let (points, errors) = instantiate_points(loaded, &mut equipment, &recorders, registry);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+
+    let settings = settings(loaded);
+    let mut site = Site {
+        id: f.site.id.clone(),
+        name: f.site.name.clone(),
+        timezone: f.site.timezone.clone(),
+        base_iri: f
+            .site
+            .base_iri
+            .clone()
+            .unwrap_or_else(|| format!("urn:vgw:{}/", f.site.id)),
+        address: f.site.address.clone(),
+        locations,
+        equipment,
+        points,
+        gateway_device_instance: f.gateway.bacnet_device_instance.unwrap_or(599),
+        settings,
+        index: HashMap::new(),
+    };
+    site.index = index(&site);
+    Ok(site)
+}
+
+fn display(c: crate::config::CommonRef<'_>) -> String {
+    c.name.unwrap_or(c.id).to_string()
+}
+
+fn index_of(p: &KeyPath) -> usize {
+    match p.0.last() {
+        Some(crate::config::locate::Seg::Index(i)) => *i,
+        _ => 0,
+    }
+}
+
+fn opt_str(props: &mut Props, def: &PropDef, v: &Option<String>) {
+    if let Some(s) = v {
+        props.push((def.vgw, PropValue::Str(s.clone())));
+    }
+}
+
+fn common_props(c: crate::config::CommonRef<'_>) -> Props {
+    let mut props = Vec::new();
+    if let Some(m) = c.manufacturer {
+        props.push((MANUFACTURER.vgw, PropValue::Str(m.into())));
+    }
+    if let Some(m) = c.model {
+        props.push((MODEL.vgw, PropValue::Str(m.into())));
+    }
+    if let Some(v) = c.supply_voltage {
+        props.push((SUPPLY_VOLTAGE.vgw, PropValue::Str(v.into())));
+    }
+    if !c.protocols.is_empty() {
+        props.push((PROTOCOLS.vgw, PropValue::List(c.protocols.to_vec())));
+    }
+    props
+}
+
+fn recorder_props(r: &RecorderCfg, props: &mut Props) {
+    props.push((CHANNELS.vgw, PropValue::Int(r.channels.into())));
+    props.push((ALARM_INPUTS.vgw, PropValue::Int(r.alarm_inputs.into())));
+    props.push((ALARM_OUTPUTS.vgw, PropValue::Int(r.alarm_outputs.into())));
+    if let Some(v) = &r.variant {
+        props.push((VARIANT.vgw, PropValue::Str(v.clone())));
+    }
+    if let Some(tb) = r.storage_tb {
+        props.push((STORAGE_TB.vgw, PropValue::Num(tb)));
+    }
+    opt_str(props, &RAID, &r.raid);
+    props.push((REDUNDANT_POWER.vgw, PropValue::Bool(r.redundant_power)));
+    if let Some([lo, hi]) = r.operating_temp {
+        props.push((TEMP_MIN.vgw, PropValue::Num(lo)));
+        props.push((TEMP_MAX.vgw, PropValue::Num(hi)));
+    }
+    if let Some([lo, hi]) = r.operating_humidity {
+        props.push((HUMIDITY_MIN.vgw, PropValue::Num(lo)));
+        props.push((HUMIDITY_MAX.vgw, PropValue::Num(hi)));
+    }
+    if let Some(m) = r.max_ingest_mbps {
+        props.push((MAX_INGEST.vgw, PropValue::Num(m)));
+    }
+    opt_str(props, &MAX_RESOLUTION, &r.max_resolution);
+    if !r.codecs.is_empty() {
+        props.push((CODECS.vgw, PropValue::List(r.codecs.clone())));
+    }
+    if !r.video_outputs.is_empty() {
+        props.push((VIDEO_OUTPUTS.vgw, PropValue::List(r.video_outputs.clone())));
+    }
+}
+
+/// Looks up a property's Haystack tag by its vgw name.
+pub fn prop_def(vgw: &str) -> Option<&'static PropDef> {
+    PROPS.iter().copied().find(|p| p.vgw == vgw)
+}
+
+fn instantiate_points(
+    loaded: &Loaded,
+    equipment: &mut [Equipment],
+    recorders: &HashMap<&str, &RecorderCfg>,
+    registry: &mut InstanceRegistry,
+) -> (Vec<Point>, Vec<ConfigError>) {
+    let f = &loaded.file;
+    let mut points: Vec<Point> = Vec::new();
+    let cams: HashMap<&str, u32> = f
+        .ip_camera
+        .iter()
+        .map(|c| (c.id.as_str(), c.alarm_inputs))
+        .collect();
+    let encoders: HashMap<&str, u32> = f
+        .encoder
+        .iter()
+        .map(|e| (e.id.as_str(), e.inputs))
+        .collect();
+    for e in equipment.iter_mut() {
+        let start = points.len();
+        let rec = recorders.get(e.id.as_str());
+        for tpl in templates::for_kind(e.kind) {
+            let count = match tpl.numbered {
+                Numbered::Once => 0,
+                Numbered::PerAlarmInput => rec
+                    .map(|r| r.alarm_inputs)
+                    .or_else(|| cams.get(e.id.as_str()).copied())
+                    .unwrap_or(0),
+                Numbered::PerAlarmOutput => rec.map_or(0, |r| r.alarm_outputs),
+                Numbered::PerVideoInput => encoders.get(e.id.as_str()).copied().unwrap_or(0),
+            };
+            let keys: Vec<(String, String)> = if tpl.numbered == Numbered::Once {
+                vec![(tpl.key.to_string(), tpl.dis.to_string())]
+            } else {
+                (1..=count)
+                    .map(|n| (format!("{}-{n}", tpl.key), format!("{} {n}", tpl.dis)))
+                    .collect()
+            };
+            for (key, dis) in keys {
+                let limits = match (tpl.key, rec.and_then(|r| r.operating_temp)) {
+                    ("temp", Some([lo, hi])) => Some((lo, hi)),
+                    _ => None,
+                };
+                points.push(Point {
+                    id: format!("{}.{key}", e.id),
+                    key,
+                    equip: e.id.clone(),
+                    name: format!("{} {}", e.name, dis.to_lowercase()),
+                    template: tpl,
+                    object_type: tpl.object_type(),
+                    instance: 0,
+                    limits,
+                });
+            }
+        }
+        e.points = start..points.len();
+    }
+
+    // Overrides: names and pinned instance numbers.
+    let mut errors = Vec::new();
+    let by_id: HashMap<String, usize> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
+    let mut pinned: HashMap<String, u32> = HashMap::new();
+    let mut pin_owner: HashMap<(templates::ObjectType, u32), (String, usize)> = HashMap::new();
+    for (i, o) in f.point.iter().enumerate() {
+        let path = KeyPath::root().key("point").index(i);
+        let Some(&pi) = by_id.get(&o.id) else {
+            let ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
+            let hint = config::did_you_mean(&o.id, &ids)
+                .map(|b| format!("; did you mean `{b}`?"))
+                .unwrap_or_default();
+            errors.push(loaded.error(
+                &path.key("id"),
+                format!(
+                    "no point `{}` in this site (point ids are `<equipment id>.<point key>`){hint}",
+                    o.id
+                ),
+            ));
+            continue;
+        };
+        if let Some(n) = &o.name {
+            points[pi].name = n.clone();
+        }
+        if let Some(n) = o.bacnet_instance {
+            let ty = points[pi].object_type;
+            if n > instances::MAX_INSTANCE {
+                errors.push(loaded.error(
+                    &path.key("bacnet_instance"),
+                    format!("BACnet instance {n} is out of range 0..=4194302"),
+                ));
+            } else if let Some((other, oi)) = pin_owner.get(&(ty, n)) {
+                let line = loaded.locator.line(
+                    &KeyPath::root()
+                        .key("point")
+                        .index(*oi)
+                        .key("bacnet_instance"),
+                );
+                errors.push(loaded.error(
+                    &path.key("bacnet_instance"),
+                    format!(
+                        "BACnet {} {n} is already pinned to `{other}` at line {line}",
+                        ty.bacnet_name()
+                    ),
+                ));
+            } else {
+                pin_owner.insert((ty, n), (o.id.clone(), i));
+                pinned.insert(o.id.clone(), n);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return (points, errors);
+    }
+    let typed: Vec<(String, templates::ObjectType)> = points
+        .iter()
+        .map(|p| (p.id.clone(), p.object_type))
+        .collect();
+    match registry.assign_all(&typed, &pinned) {
+        Ok(map) => {
+            for p in &mut points {
+                p.instance = map[&p.id];
+            }
+        }
+        Err(m) => errors.push(loaded.error(&KeyPath::root().key("point"), m)),
+    }
+    (points, errors)
+}
+
+fn settings(loaded: &Loaded) -> Settings {
+    let f = &loaded.file;
+    let base = loaded.path.parent().unwrap_or(Path::new("."));
+    Settings {
+        anonymous_read: f.gateway.anonymous_read,
+        http_listen: f.http.listen.clone(),
+        tls: match (&f.http.tls_cert, &f.http.tls_key) {
+            (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+            _ => None,
+        },
+        token_ttl_s: f.http.token_ttl_s.unwrap_or(3600),
+        sparql_timeout_ms: f.sparql.timeout_ms.unwrap_or(10_000),
+        sparql_max_results: f.sparql.max_results.unwrap_or(100_000),
+        sparql_update_role: f.sparql.update_role.as_deref().and_then(Role::parse),
+        users: f.user.clone(),
+        secrets_file: f.gateway.secrets_file.as_ref().map(|s| base.join(s)),
+    }
+}
+
+fn index(site: &Site) -> HashMap<String, Entry> {
+    let mut m =
+        HashMap::with_capacity(site.locations.len() + site.equipment.len() + site.points.len());
+    for (i, l) in site.locations.iter().enumerate() {
+        m.insert(l.id.clone(), Entry::Location(i));
+    }
+    for (i, e) in site.equipment.iter().enumerate() {
+        m.insert(e.id.clone(), Entry::Equipment(i));
+    }
+    for (i, p) in site.points.iter().enumerate() {
+        m.insert(p.id.clone(), Entry::Point(i));
+    }
+    m
+}

@@ -1,0 +1,167 @@
+//! The site model: what exists and how it is related (DESIGN.md §1, hub 1).
+//! Built once from a validated config; every protocol view is projected
+//! from it and nothing is invented separately.
+
+pub mod build;
+pub mod instances;
+pub mod kinds;
+pub mod templates;
+
+pub use build::{build, load_site};
+use kinds::EquipKind;
+use serde::Serialize;
+use std::collections::HashMap;
+use templates::{ObjectType, PointTemplate};
+
+#[derive(Debug)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+    pub base_iri: String,
+    pub address: Option<String>,
+    pub locations: Vec<Location>,
+    pub equipment: Vec<Equipment>,
+    pub points: Vec<Point>,
+    pub gateway_device_instance: u32,
+    pub settings: Settings,
+    index: HashMap<String, Entry>,
+}
+
+/// Gateway-wide settings that are not part of the building model.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub anonymous_read: bool,
+    pub http_listen: Option<String>,
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    pub token_ttl_s: u64,
+    pub sparql_timeout_ms: u64,
+    pub sparql_max_results: usize,
+    pub sparql_update_role: Option<kinds::Role>,
+    pub users: Vec<crate::config::UserCfg>,
+    pub secrets_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Location(usize),
+    Equipment(usize),
+    Point(usize),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Location {
+    pub id: String,
+    pub name: String,
+    pub kind: LocationKind,
+    /// None for buildings (their parent is the site).
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum LocationKind {
+    Building,
+    Floor { level: i32 },
+    Space { kind: &'static str },
+}
+
+/// A datasheet characteristic, projected to both views.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PropValue {
+    Int(i64),
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Equipment {
+    pub id: String,
+    pub name: String,
+    pub kind: EquipKind,
+    pub space: Option<String>,
+    /// Parts (disks, relays, batteries) name the equipment they belong to.
+    pub part_of: Option<String>,
+    pub fed_by: Option<String>,
+    pub streams_to: Option<String>,
+    pub time_source: Option<String>,
+    pub managed_by: Option<String>,
+    /// Property name (see `model::build::PROPS`) and value.
+    pub props: Vec<(&'static str, PropValue)>,
+    /// Indexes into `Site::points`.
+    #[serde(skip)]
+    pub points: std::ops::Range<usize>,
+    /// Name of the credential for this device; used by drivers, never projected.
+    #[serde(skip)]
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// `<equipment id>.<key>`
+    pub id: String,
+    pub key: String,
+    pub equip: String,
+    pub name: String,
+    pub template: &'static PointTemplate,
+    pub object_type: ObjectType,
+    pub instance: u32,
+    /// Alarm limits (low, high) for analog points with an operating range.
+    pub limits: Option<(f64, f64)>,
+}
+
+impl Point {
+    /// BACnet object name: `[A-Za-z0-9_-]` only, derived from the id.
+    pub fn object_name(&self) -> String {
+        self.id.replace('.', "_")
+    }
+}
+
+impl Site {
+    pub fn equipment(&self, id: &str) -> Option<&Equipment> {
+        match self.index.get(id)? {
+            Entry::Equipment(i) => Some(&self.equipment[*i]),
+            _ => None,
+        }
+    }
+    pub fn location(&self, id: &str) -> Option<&Location> {
+        match self.index.get(id)? {
+            Entry::Location(i) => Some(&self.locations[*i]),
+            _ => None,
+        }
+    }
+    pub fn point(&self, id: &str) -> Option<&Point> {
+        match self.index.get(id)? {
+            Entry::Point(i) => Some(&self.points[*i]),
+            _ => None,
+        }
+    }
+    pub fn points_of<'a>(&'a self, e: &'a Equipment) -> &'a [Point] {
+        &self.points[e.points.clone()]
+    }
+    /// The IRI of any entity id.
+    pub fn iri(&self, id: &str) -> String {
+        format!("{}{id}", self.base_iri)
+    }
+    /// The id behind an IRI of this site, if it is one.
+    pub fn id_of_iri<'a>(&self, iri: &'a str) -> Option<&'a str> {
+        iri.strip_prefix(self.base_iri.as_str())
+    }
+    /// Locations from the equipment's room up to the building.
+    pub fn location_chain(&self, space: Option<&str>) -> Vec<&Location> {
+        let mut out = Vec::new();
+        let mut cur = space;
+        while let Some(id) = cur {
+            let Some(l) = self.location(id) else { break };
+            out.push(l);
+            cur = l.parent.as_deref();
+            if out.len() > 8 {
+                break;
+            }
+        }
+        out
+    }
+}
