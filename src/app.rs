@@ -20,7 +20,9 @@ pub struct App {
     pub haystack: Vec<HEntity>,
     haystack_index: HashMap<String, usize>,
     pub auth: Auth,
-    pub query_slots: tokio::sync::Semaphore,
+    /// Shared with query workers, which hold a permit until evaluation
+    /// really ends (even past the HTTP time limit).
+    pub query_slots: std::sync::Arc<tokio::sync::Semaphore>,
     pub build_time: std::time::Duration,
 }
 
@@ -40,7 +42,7 @@ impl App {
             haystack,
             haystack_index,
             auth,
-            query_slots: tokio::sync::Semaphore::new(QUERY_SLOTS),
+            query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
         })
     }

@@ -49,7 +49,7 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let bound = crate::http::bind(listen, app.site.settings.tls.is_some())?;
         let url = bound.url();
         let s = &app.site;
@@ -79,7 +79,11 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
         println!("  Data dir:      {}", data_dir.display());
         println!("Stop with Ctrl-C.");
         crate::http::serve(Arc::new(app), bound).await
-    })
+    });
+    // A query that outlived its limit may still run on a blocking thread;
+    // it must not hold up shutdown.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 pub fn export(

@@ -375,3 +375,40 @@ fn eval_error(e: oxigraph::sparql::QueryEvaluationError) -> QueryError {
         other => QueryError::Eval(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_store() -> GraphStore {
+        let site = crate::model::load_site(Path::new("config/demo.toml"), None).unwrap();
+        GraphStore::build(&site, None).unwrap().0
+    }
+
+    /// The token is honoured (Oxigraph checks it when it reads the store).
+    #[test]
+    fn a_cancelled_token_stops_the_query() {
+        let store = demo_store();
+        let token = CancellationToken::new();
+        token.cancel();
+        let r = store.query(
+            "SELECT * WHERE { ?s ?p ?o }",
+            &Dataset::default(),
+            usize::MAX,
+            token,
+        );
+        assert!(matches!(r, Err(QueryError::Timeout)), "{r:?}");
+    }
+
+    #[test]
+    fn results_over_the_row_limit_are_refused() {
+        let store = demo_store();
+        let r = store.query(
+            "SELECT * WHERE { ?s ?p ?o }",
+            &Dataset::default(),
+            10,
+            CancellationToken::new(),
+        );
+        assert!(matches!(r, Err(QueryError::TooLarge(10))), "{r:?}");
+    }
+}

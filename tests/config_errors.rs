@@ -1,0 +1,344 @@
+//! One test per config rule: the error names the key and the line a user
+//! must fix, in a sentence. Sites are small TOML strings built per test.
+
+use std::path::Path;
+use vgw::config::ConfigError;
+
+/// A valid little site; tests append or replace lines to break it.
+const BASE: &str = r#"[site]
+id = "t"
+name = "Test site"
+timezone = "Europe/Berlin"
+
+[[building]]
+id = "b1"
+
+[[floor]]
+id = "f1"
+building = "b1"
+level = 1
+
+[[space]]
+id = "srv"
+floor = "f1"
+kind = "server_room"
+
+[[ups]]
+id = "ups-1"
+space = "srv"
+
+[[ntp_server]]
+id = "ntp-1"
+space = "srv"
+
+[[nvr]]
+id = "nvr-1"
+space = "srv"
+channels = 2
+alarm_inputs = 2
+alarm_outputs = 1
+fed_by = "ups-1"
+time_source = "ntp-1"
+
+[[ip_camera]]
+id = "cam-1"
+space = "srv"
+streams_to = "nvr-1"
+"#;
+
+/// All errors of a site file: parse, validation and model building.
+fn errors(text: &str) -> Vec<ConfigError> {
+    match vgw::config::parse(Path::new("site.toml"), text.to_string()) {
+        Err(e) => e.0,
+        Ok(loaded) => match vgw::model::build::build_with_registry(&loaded, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        },
+    }
+}
+
+/// 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("`{needle}` not in text"))
+}
+
+/// Asserts exactly one error, at `key`, on the line of `needle`, saying `says`.
+fn assert_one(text: &str, key: &str, needle: &str, says: &str) {
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "expected one error, got: {errs:#?}");
+    let e = &errs[0];
+    assert_eq!(e.key, key, "{e}");
+    assert_eq!(e.line, line_of(text, needle), "{e}");
+    assert!(
+        e.message.contains(says),
+        "message `{}` lacks `{says}`",
+        e.message
+    );
+    assert_eq!(e.file, "site.toml");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("site.toml:{}: {key}: ", e.line)),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_base_site_is_valid() {
+    assert_eq!(errors(BASE), Vec::new());
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let text = BASE.replace("channels = 2", "chanels = 2\nchannels = 2");
+    assert_one(
+        &text,
+        "nvr[0].chanels",
+        "chanels",
+        "did you mean `channels`?",
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported_at_once() {
+    let text = BASE
+        .replace("level = 1", "level = 1\nheight = 3")
+        .replace("kind = \"server_room\"", "kind = \"server_room\"\nsize = 4");
+    let errs = errors(&text);
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["floor[0].height", "space[0].size"]);
+}
+
+#[test]
+fn inline_password_is_refused_with_a_pointer_to_credentials() {
+    let text = BASE.replace(
+        "streams_to = \"nvr-1\"",
+        "streams_to = \"nvr-1\"\npassword = \"hunter2\"",
+    );
+    assert_one(
+        &text,
+        "ip_camera[0].password",
+        "hunter2",
+        "credential = \"NAME\"",
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let text = BASE.replace("level = 1", "level = = 1");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].line, line_of(&text, "level = = 1"));
+    assert!(
+        errs[0].message.starts_with("TOML syntax error"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let text = BASE.replace("channels = 2", "channels = \"two\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, line_of(&text, "\"two\""));
+    assert_eq!(errs[0].key, "nvr[0].channels");
+    assert!(errs[0].message.contains("invalid type"), "{}", errs[0]);
+}
+
+#[test]
+fn duplicate_id_points_at_the_first_use() {
+    let text = format!("{BASE}\n[[ip_camera]]\nid = \"nvr-1\"\nspace = \"srv\"\n");
+    let errs = errors(&text);
+    let e = errs
+        .iter()
+        .find(|e| e.message.contains("duplicate id"))
+        .expect("duplicate reported");
+    assert_eq!(e.key, "ip_camera[1].id");
+    let first = line_of(&text, "id = \"nvr-1\"");
+    assert!(
+        e.message.contains(&format!("already used at line {first}")),
+        "{e}"
+    );
+    assert!(e.line > first);
+}
+
+#[test]
+fn dangling_reference_suggests_an_existing_id() {
+    let text = BASE.replace("fed_by = \"ups-1\"", "fed_by = \"ups-l\"");
+    assert_one(&text, "nvr[0].fed_by", "ups-l", "`ups-l` does not exist");
+    assert!(errors(&text)[0].message.contains("did you mean `ups-1`?"));
+}
+
+#[test]
+fn camera_cannot_stream_to_a_ups() {
+    let text = BASE.replace("streams_to = \"nvr-1\"", "streams_to = \"ups-1\"");
+    assert_one(
+        &text,
+        "ip_camera[0].streams_to",
+        "streams_to = \"ups-1\"",
+        "which is a UPS",
+    );
+}
+
+#[test]
+fn power_cycle_is_named() {
+    let text = format!("{BASE}\n[[pdu]]\nid = \"pdu-1\"\nfed_by = \"pdu-2\"\n\n[[pdu]]\nid = \"pdu-2\"\nfed_by = \"pdu-1\"\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].message.contains("power cycle"), "{}", errs[0]);
+    assert!(errs[0].message.contains("pdu-1") && errs[0].message.contains("pdu-2"));
+    assert!(errs[0].key.ends_with(".fed_by"));
+}
+
+#[test]
+fn more_cameras_than_channels() {
+    let text = format!("{BASE}\n[[ip_camera]]\nid = \"cam-2\"\nstreams_to = \"nvr-1\"\n\n[[ip_camera]]\nid = \"cam-3\"\nstreams_to = \"nvr-1\"\n");
+    assert_one(
+        &text,
+        "nvr[0].channels",
+        "channels = 2",
+        "has 2 channels but 3 video channels stream to it",
+    );
+}
+
+#[test]
+fn analog_camera_straight_to_a_plain_nvr() {
+    let text =
+        format!("{BASE}\n[[analog_camera]]\nid = \"acam-1\"\nstreams_to = \"nvr-1\" # coax\n");
+    assert_one(
+        &text,
+        "analog_camera[0].streams_to",
+        "# coax",
+        "cannot be wired straight to `nvr-1`",
+    );
+}
+
+#[test]
+fn analog_camera_on_a_hybrid_recorder_is_fine() {
+    let text = format!("{BASE}\n[[analog_camera]]\nid = \"acam-1\"\nstreams_to = \"nvr-1\"\n")
+        .replace("channels = 2", "channels = 2\nvariant = \"hybrid\"");
+    assert_eq!(errors(&text), Vec::new());
+}
+
+#[test]
+fn time_source_must_be_an_ntp_server() {
+    let text = BASE.replace("time_source = \"ntp-1\"", "time_source = \"cam-1\"");
+    assert_one(
+        &text,
+        "nvr[0].time_source",
+        "time_source = \"cam-1\"",
+        "`cam-1` is an IP camera, but this must name an NTP server",
+    );
+}
+
+#[test]
+fn bacnet_instance_clash_between_pins() {
+    let text = format!(
+        "{BASE}\n[[point]]\nid = \"nvr-1.alarm-in-1\"\nbacnet_instance = 7\n\n[[point]]\nid = \"nvr-1.alarm-in-2\"\nbacnet_instance = 7\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key, "point[1].bacnet_instance");
+    assert!(
+        errs[0]
+            .message
+            .contains("binary-input 7 is already pinned to `nvr-1.alarm-in-1`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn override_of_a_point_that_does_not_exist() {
+    let text = format!("{BASE}\n[[point]]\nid = \"nvr-1.alarm-in-9\"\nname = \"Door\"\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key, "point[0].id");
+    assert!(
+        errs[0].message.contains("no point `nvr-1.alarm-in-9`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn unknown_time_zone() {
+    let text = BASE.replace("Europe/Berlin", "Europe/Hamburg");
+    assert_one(
+        &text,
+        "site.timezone",
+        "Europe/Hamburg",
+        "not an IANA time zone",
+    );
+}
+
+#[test]
+fn unknown_space_kind_suggests_one() {
+    let text = BASE.replace("kind = \"server_room\"", "kind = \"server-room\"");
+    assert_one(
+        &text,
+        "space[0].kind",
+        "server-room",
+        "did you mean `server_room`?",
+    );
+}
+
+#[test]
+fn ids_must_be_plain() {
+    let text = BASE.replace("id = \"cam-1\"", "id = \"cam 1\"");
+    assert_one(&text, "ip_camera[0].id", "cam 1", "must be 1-64 letters");
+}
+
+#[test]
+fn many_mistakes_are_all_reported_in_line_order() {
+    let text = BASE
+        .replace("Europe/Berlin", "Mars/Olympus")
+        .replace("streams_to = \"nvr-1\"", "streams_to = \"ups-1\"")
+        .replace("time_source = \"ntp-1\"", "time_source = \"nope\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs.windows(2).all(|w| w[0].line <= w[1].line));
+}
+
+#[test]
+fn vgw_check_exits_non_zero_and_prints_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, BASE.replace("channels = 2", "chanels = 2")).unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, BASE).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vgw"))
+        .arg("check")
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:{}: nvr[0].chanels: unknown key",
+            bad.display(),
+            line_of(BASE, "channels = 2")
+        )),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("good.toml: ok"));
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_vgw"))
+        .arg("check")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+}
+
+#[test]
+fn shipped_sites_are_valid() {
+    for f in ["config/demo.toml", "config/examples/small.toml"] {
+        let site = vgw::model::load_site(Path::new(f), None).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(site.points.len() > 50, "{f} has too few points");
+    }
+}
