@@ -342,3 +342,58 @@ fn shipped_sites_are_valid() {
         assert!(site.points.len() > 50, "{f} has too few points");
     }
 }
+
+#[test]
+fn reserved_ids_are_refused() {
+    let text = BASE
+        .replace("id = \"b1\"\n", "id = \"site\"\n")
+        .replace("building = \"b1\"", "building = \"site\"");
+    let errs = errors(&text);
+    let e = errs
+        .iter()
+        .find(|e| e.key == "building[0].id")
+        .expect("reserved id reported");
+    assert!(e.message.contains("reserved"), "{e}");
+    assert_eq!(e.line, line_of(&text, "id = \"site\""));
+}
+
+#[test]
+fn an_operating_range_is_two_numbers() {
+    let text = BASE.replace("channels = 2", "channels = 2\noperating_temp = [1, 2, 3]");
+    assert_one(
+        &text,
+        "nvr[0].operating_temp",
+        "operating_temp",
+        "must be [min, max]",
+    );
+}
+
+#[test]
+fn graph_updates_cannot_be_given_to_viewers() {
+    let text = BASE.replace(
+        "[[building]]",
+        "[sparql]\nupdate_role = \"viewer\"\n\n[[building]]",
+    );
+    assert_one(
+        &text,
+        "sparql.update_role",
+        "update_role",
+        "need `operator` or `admin`",
+    );
+}
+
+#[test]
+fn a_missing_site_table_is_named() {
+    let text = BASE.replace(
+        "[site]\nid = \"t\"\nname = \"Test site\"\ntimezone = \"Europe/Berlin\"\n",
+        "",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].message.contains("missing field `site`"),
+        "{}",
+        errs[0]
+    );
+    assert_eq!(errs[0].key, "");
+}

@@ -483,6 +483,11 @@ async fn topology_answers_what_goes_dark() {
 
     // Upstream: what it depends on for power and time; video flows from
     // the camera downstream to its recorder and the VMS.
+    // A VMS failure costs live view, not recording: the NVRs keep recording.
+    let (_, v) = get_json(&base, "/api/equipment/vms-1/impact").await;
+    assert!(ids(&v["not_recorded"]).is_empty(), "{}", v["not_recorded"]);
+    assert_eq!(ids(&v["unpowered"]), ["vms-1"]);
+
     let (_, v) = get_json(&base, "/api/equipment/cam-001/upstream?relation=all").await;
     assert_eq!(ids(&v["equipment"]), ["ntp-1", "poe-1", "ups-1"]);
     let (_, v) = get_json(&base, "/api/equipment/cam-001/downstream?relation=all").await;

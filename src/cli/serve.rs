@@ -99,6 +99,9 @@ pub fn export(
     let graph_iri = match graph {
         "model" => Some(vocab::GRAPH_MODEL),
         "ontology" => Some(vocab::GRAPH_ONTOLOGY),
+        "user" if data_dir.is_none() => {
+            anyhow::bail!("the user graph lives in a data dir: add --data-dir DIR")
+        }
         "user" => Some(vocab::GRAPH_USER),
         "all" => None,
         other => anyhow::bail!("unknown graph `{other}`: use model, ontology, user or all"),

@@ -120,7 +120,10 @@ pub fn parse(path: &Path, source: String) -> Result<Loaded, ConfigErrors> {
     let file = match parsed {
         Ok(f) => f,
         Err(e) => {
+            // serde reports a missing top-level table at the whole document.
+            let missing_site = e.message().starts_with("missing field `site`");
             let (line, key) = match e.span() {
+                Some(_) if missing_site => (1, String::new()),
                 Some(s) => (
                     locator.line_of(s.start),
                     locator

@@ -196,8 +196,8 @@ equipment_table!(
         pub raid: Option<String>,
         #[serde(default)]
         pub redundant_power: bool,
-        pub operating_temp: Option<[f64; 2]>,
-        pub operating_humidity: Option<[f64; 2]>,
+        pub operating_temp: Option<Vec<f64>>,
+        pub operating_humidity: Option<Vec<f64>>,
         pub max_ingest_mbps: Option<f64>,
         pub max_resolution: Option<String>,
         #[serde(default)]

@@ -204,11 +204,16 @@ fn check_site(cx: &mut Ctx<'_>, f: &SiteFile) {
         cx.err(&http, "TLS needs both `tls_cert` and `tls_key`");
     }
     if let Some(r) = &f.sparql.update_role {
-        if Role::parse(r).is_none() {
-            cx.err(
+        match Role::parse(r) {
+            None => cx.err(
                 &KeyPath::root().key("sparql").key("update_role"),
-                format!("unknown role `{r}`: use viewer, operator or admin"),
-            );
+                format!("unknown role `{r}`: use operator or admin"),
+            ),
+            Some(Role::Viewer) => cx.err(
+                &KeyPath::root().key("sparql").key("update_role"),
+                "viewers only read; graph updates need `operator` or `admin`",
+            ),
+            Some(_) => {}
         }
     }
 }
@@ -233,8 +238,11 @@ fn collect_ids<'a>(cx: &mut Ctx<'a>, f: &'a SiteFile) {
     }
     for (id, named, path) in all {
         let id_path = path.key("id");
-        if id == "gateway" {
-            cx.err(&id_path, "`gateway` is reserved for the gateway itself");
+        if id == "gateway" || id == crate::graph::project::SITE_ENTITY_ID {
+            cx.err(
+                &id_path,
+                format!("`{id}` is reserved (it names the {id} entity itself)"),
+            );
             continue;
         }
         if !valid_id(id) {
@@ -457,6 +465,9 @@ fn check_power_cycles(cx: &mut Ctx<'_>, decls: &[Decl<'_>]) {
         let mut chain = vec![d.common.id];
         let mut cur = d.common.id;
         while let Some((next, _)) = fed_by.get(cur) {
+            if *next == cur {
+                break; // "cannot feed itself" is reported by the reference check
+            }
             if *next == d.common.id {
                 let mut members = chain.clone();
                 members.sort();
@@ -491,18 +502,19 @@ fn check_recorders(cx: &mut Ctx<'_>, f: &SiteFile) {
         for (i, r) in list.iter().enumerate() {
             let p = KeyPath::root().key(table).index(i);
             if let Some(v) = &r.variant {
-                if table == "dvr" || !RECORDER_VARIANTS.contains(&v.as_str()) {
+                if table == "dvr" {
+                    cx.err(
+                        &p.key("variant"),
+                        "a DVR has no variant (variants are for [[nvr]])",
+                    );
+                } else if !RECORDER_VARIANTS.contains(&v.as_str()) {
                     let hint = crate::config::did_you_mean(v, RECORDER_VARIANTS)
                         .map(|b| format!("; did you mean `{b}`?"))
                         .unwrap_or_default();
-                    let what = if table == "dvr" {
-                        "a DVR has no variant".to_string()
-                    } else {
-                        format!("use one of {}", RECORDER_VARIANTS.join(", "))
-                    };
+                    let known = RECORDER_VARIANTS.join(", ");
                     cx.err(
                         &p.key("variant"),
-                        format!("unknown variant `{v}`: {what}{hint}"),
+                        format!("unknown variant `{v}`: use one of {known}{hint}"),
                     );
                 }
             }
@@ -521,16 +533,16 @@ fn check_recorders(cx: &mut Ctx<'_>, f: &SiteFile) {
                 }
             }
             for (key, range) in [
-                ("operating_temp", r.operating_temp),
-                ("operating_humidity", r.operating_humidity),
+                ("operating_temp", &r.operating_temp),
+                ("operating_humidity", &r.operating_humidity),
             ] {
-                if let Some([lo, hi]) = range {
-                    if lo >= hi {
-                        cx.err(
-                            &p.key(key),
-                            format!("range [{lo}, {hi}] must be [min, max] with min < max"),
-                        );
-                    }
+                match range.as_deref() {
+                    None => {}
+                    Some([lo, hi]) if lo < hi && lo.is_finite() && hi.is_finite() => {}
+                    Some(other) => cx.err(
+                        &p.key(key),
+                        format!("{other:?} must be [min, max]: two finite numbers with min < max"),
+                    ),
                 }
             }
         }
@@ -594,7 +606,7 @@ fn check_channels(cx: &mut Ctx<'_>, f: &SiteFile, decls: &[Decl<'_>]) {
             cx.err(
                 &KeyPath::root().key("encoder").index(i).key("inputs"),
                 format!(
-                    "`{}` has {} inputs but {n} analog cameras are wired to it",
+                    "`{}` has {} input(s) but {n} analog cameras are wired to it",
                     e.id, e.inputs
                 ),
             );

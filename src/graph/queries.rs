@@ -7,6 +7,7 @@
 
 use super::store::{GraphStore, QueryError};
 use super::vocab::sparql_prefixes;
+use crate::model::kinds::EquipKind;
 use crate::model::Site;
 use oxigraph::model::Term;
 use serde::Serialize;
@@ -148,7 +149,43 @@ pub fn impact(store: &GraphStore, site: &Site, id: &str) -> Result<Impact, Query
     dark.insert(0, start);
     let dark_set: std::collections::HashSet<&String> = dark.iter().collect();
     let in_dark = |i: &String| dark_set.contains(i);
-    let mut not_recorded = iris(store.select(&unrecorded_query(&dark))?);
+    // Recording is lost where a source's path to its recorder runs through a
+    // dark recorder or encoder. A dark VMS only loses what streams straight
+    // to it (cameras or encoders it records itself), not what NVRs record.
+    let kind_of = |iri: &String| {
+        site.id_of_iri(iri)
+            .and_then(|id| site.equipment(id))
+            .map(|e| e.kind)
+    };
+    let mut carriers: Vec<String> = dark
+        .iter()
+        .filter(|i| kind_of(i).is_some_and(|k| k.is_recorder() || k == EquipKind::Encoder))
+        .cloned()
+        .collect();
+    let mut direct_to_vms = Vec::new();
+    for vms in dark
+        .iter()
+        .filter(|i| kind_of(i) == Some(EquipKind::VmsServer))
+    {
+        let q = format!(
+            "{}SELECT ?src WHERE {{ ?src vgw:streamsVideoTo <{vms}> }}",
+            sparql_prefixes()
+        );
+        direct_to_vms.extend(
+            iris(store.select(&q)?)
+                .into_iter()
+                .filter(|s| kind_of(s).is_some_and(|k| k.is_camera() || k == EquipKind::Encoder)),
+        );
+    }
+    carriers.extend(direct_to_vms.iter().cloned());
+    let mut not_recorded = if carriers.is_empty() {
+        Vec::new()
+    } else {
+        iris(store.select(&unrecorded_query(&carriers))?)
+    };
+    not_recorded.extend(direct_to_vms);
+    not_recorded.sort();
+    not_recorded.dedup();
     not_recorded.retain(|i| !in_dark(i));
     let mut unsynced = iris(store.select(&unsynced_query(&dark))?);
     unsynced.retain(|i| !in_dark(i));

@@ -199,8 +199,12 @@ impl GraphStore {
             .parse_query(sparql)
             .map_err(|e| QueryError::Syntax(e.to_string()))?;
         let ds = prepared.dataset_mut();
+        // Precedence (SPARQL 1.1 Protocol): protocol graph parameters, then
+        // the query's own FROM clauses, then our default (the union).
         if dataset.default_graphs.is_empty() {
-            ds.set_default_graph_as_union();
+            if ds.is_default_dataset() {
+                ds.set_default_graph_as_union();
+            }
         } else {
             ds.set_default_graph(
                 dataset
@@ -410,5 +414,31 @@ mod tests {
             CancellationToken::new(),
         );
         assert!(matches!(r, Err(QueryError::TooLarge(10))), "{r:?}");
+    }
+
+    fn count(store: &GraphStore, q: &str) -> usize {
+        match store
+            .query(q, &Dataset::default(), usize::MAX, CancellationToken::new())
+            .unwrap()
+        {
+            Answer::Solutions { rows, .. } => match &rows[0][0] {
+                Some(Term::Literal(l)) => l.value().parse().unwrap(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Without FROM the default graph is the union; a query's FROM wins.
+    #[test]
+    fn from_clauses_select_the_default_graph() {
+        let store = demo_store();
+        let union = count(&store, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }");
+        let model = count(
+            &store,
+            &format!("SELECT (COUNT(*) AS ?n) FROM <{GRAPH_MODEL}> WHERE {{ ?s ?p ?o }}"),
+        );
+        assert_eq!(model, store.graph_len(GRAPH_MODEL));
+        assert!(union > model);
     }
 }

@@ -247,7 +247,7 @@ pub async fn update_post(
     let Some(role) = app.site.settings.sparql_update_role else {
         return Err(HttpError::text(StatusCode::FORBIDDEN, "SPARQL updates are disabled on this gateway; set [sparql] update_role in the site file"));
     };
-    caller.require(&app, role.max(Role::Operator))?;
+    caller.require(&app, role)?;
     let update = match content_type(&headers).as_str() {
         "application/x-www-form-urlencoded" => {
             let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();

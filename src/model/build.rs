@@ -312,11 +312,11 @@ fn recorder_props(r: &RecorderCfg, props: &mut Props) {
     }
     opt_str(props, &RAID, &r.raid);
     props.push((REDUNDANT_POWER.vgw, PropValue::Bool(r.redundant_power)));
-    if let Some([lo, hi]) = r.operating_temp {
+    if let Some(&[lo, hi]) = r.operating_temp.as_deref() {
         props.push((TEMP_MIN.vgw, PropValue::Num(lo)));
         props.push((TEMP_MAX.vgw, PropValue::Num(hi)));
     }
-    if let Some([lo, hi]) = r.operating_humidity {
+    if let Some(&[lo, hi]) = r.operating_humidity.as_deref() {
         props.push((HUMIDITY_MIN.vgw, PropValue::Num(lo)));
         props.push((HUMIDITY_MAX.vgw, PropValue::Num(hi)));
     }
@@ -376,15 +376,15 @@ fn instantiate_points(
                     .collect()
             };
             for (key, dis) in keys {
-                let limits = match (tpl.key, rec.and_then(|r| r.operating_temp)) {
-                    ("temp", Some([lo, hi])) => Some((lo, hi)),
+                let limits = match (tpl.key, rec.and_then(|r| r.operating_temp.as_deref())) {
+                    ("temp", Some(&[lo, hi])) => Some((lo, hi)),
                     _ => None,
                 };
                 points.push(Point {
                     id: format!("{}.{key}", e.id),
                     key,
                     equip: e.id.clone(),
-                    name: format!("{} {}", e.name, dis.to_lowercase()),
+                    name: format!("{} {}", e.name, lower_first(&dis)),
                     template: tpl,
                     object_type: tpl.object_type(),
                     instance: 0,
@@ -500,4 +500,13 @@ fn index(site: &Site) -> HashMap<String, Entry> {
         m.insert(p.id.clone(), Entry::Point(i));
     }
     m
+}
+
+/// "Recording OK" → "recording OK" (acronyms keep their case).
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match (chars.next(), s.chars().nth(1)) {
+        (Some(c), Some(n)) if !n.is_uppercase() => c.to_lowercase().chain(chars).collect(),
+        _ => s.to_string(),
+    }
 }

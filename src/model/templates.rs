@@ -359,7 +359,7 @@ pub const ON_BATTERY: PointTemplate = t(
 );
 pub const BATTERY_CHARGE: PointTemplate = t(
     "battery-charge",
-    "Battery charge",
+    "Charge",
     Vgw("Battery_State_Of_Charge_Sensor"),
     &["charge"],
     Number,
@@ -404,7 +404,7 @@ pub const OUTPUT_VOLTAGE: PointTemplate = t(
 );
 pub const BATTERY_VOLTAGE: PointTemplate = t(
     "battery-voltage",
-    "Battery voltage",
+    "Voltage",
     Brick("Battery_Voltage_Sensor"),
     &["elec", "volt"],
     Number,
@@ -413,7 +413,7 @@ pub const BATTERY_VOLTAGE: PointTemplate = t(
 );
 pub const LOW_BATTERY: PointTemplate = t(
     "low-battery",
-    "Low battery",
+    "Low alarm",
     Brick("Low_Battery_Alarm"),
     &["low", "alarm"],
     Bool,
@@ -422,7 +422,7 @@ pub const LOW_BATTERY: PointTemplate = t(
 );
 pub const REPLACE_BATTERY: PointTemplate = t(
     "replace-battery",
-    "Replace battery",
+    "Replace alarm",
     Vgw("Replace_Battery_Alarm"),
     &["replace", "alarm"],
     Bool,
