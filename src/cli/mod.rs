@@ -145,13 +145,18 @@ fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for f in files {
         match crate::model::load_site(f, None) {
-            Ok(site) => println!(
-                "{}: ok — {} locations, {} equipment, {} points",
-                f.display(),
-                site.locations.len(),
-                site.equipment.len(),
-                site.points.len()
-            ),
+            Ok(site) => {
+                for w in credential_warnings(&site) {
+                    eprintln!("{}: warning: {w}", f.display());
+                }
+                println!(
+                    "{}: ok — {} locations, {} equipment, {} points",
+                    f.display(),
+                    site.locations.len(),
+                    site.equipment.len(),
+                    site.points.len()
+                )
+            }
             Err(errors) => {
                 failed = true;
                 eprintln!("{errors}");
@@ -163,4 +168,34 @@ fn check(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Credentials named in the site file that neither the secrets file nor
+/// the environment provide: drivers could not log in to those devices.
+fn credential_warnings(site: &crate::model::Site) -> Vec<String> {
+    let secrets = match crate::config::secrets::Secrets::load(site.settings.secrets_file.as_deref())
+    {
+        Ok(s) => s,
+        Err(e) => return vec![e],
+    };
+    let mut missing: std::collections::BTreeMap<&str, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for e in &site.equipment {
+        if let Some(c) = &e.credential {
+            if secrets.get(c).is_none() {
+                missing.entry(c).or_default().push(&e.id);
+            }
+        }
+    }
+    missing
+        .into_iter()
+        .map(|(c, users)| {
+            let more = if users.len() > 3 { format!(" and {} more", users.len() - 3) } else { String::new() };
+            format!(
+                "credential `{c}` (used by {}{more}) is in neither the secrets file nor VGW_CRED_{}_USERNAME/_PASSWORD",
+                users.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                c.to_uppercase().replace('-', "_")
+            )
+        })
+        .collect()
 }

@@ -142,6 +142,9 @@ impl Projector<'_> {
             if let Some(p) = &l.parent {
                 tags.push(("spaceRef", HVal::Ref(p.clone())));
             }
+            if let Some(a) = &l.address {
+                tags.push(("geoAddr", HVal::Str(a.clone())));
+            }
             tags.push(("siteRef", HVal::Ref(SITE_ENTITY_ID.into())));
             self.entities.push(HEntity {
                 id: l.id.clone(),

@@ -89,6 +89,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             name: b.name.clone().unwrap_or_else(|| b.id.clone()),
             kind: LocationKind::Building,
             parent: None,
+            address: b.address.clone(),
         });
     }
     for fl in &f.floor {
@@ -100,6 +101,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
                 .unwrap_or_else(|| format!("Floor {}", fl.level)),
             kind: LocationKind::Floor { level: fl.level },
             parent: Some(fl.building.clone()),
+            address: None,
         });
     }
     for s in &f.space {
@@ -113,6 +115,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             name: s.name.clone().unwrap_or_else(|| s.id.clone()),
             kind: LocationKind::Space { kind },
             parent: s.floor.clone().or_else(|| s.building.clone()),
+            address: None,
         });
     }
 

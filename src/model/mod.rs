@@ -56,6 +56,8 @@ pub struct Location {
     pub kind: LocationKind,
     /// None for buildings (their parent is the site).
     pub parent: Option<String>,
+    /// Street address (buildings).
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
