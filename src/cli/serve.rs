@@ -53,7 +53,12 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
         let bound = crate::http::bind(listen, app.site.settings.tls.is_some())?;
         let url = bound.url();
         let s = &app.site;
-        println!(
+        // The banner goes out in one write whose failure is ignored: a
+        // gateway must not die because whoever started it closed stdout.
+        use std::fmt::Write as _;
+        let mut banner = String::new();
+        let _ = writeln!(
+            banner,
             "vgw {} — {} ({}): {} equipment, {} points, {} triples, model built in {:.2} s",
             if demo { "demo" } else { "run" },
             s.name,
@@ -63,21 +68,36 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
             app.graph.len(),
             app.build_time.as_secs_f64()
         );
-        println!("  Web UI:        {url}/");
-        println!("  Topology API:  {url}/api/site   {url}/api/equipment");
-        println!("  SPARQL:        {url}/sparql   (model as Turtle: {url}/sparql/graph)");
-        println!("  Haystack:      not in this build yet");
-        println!("  BACnet/IP:     not in this build yet");
+        let _ = writeln!(banner, "  Web UI:        {url}/");
+        let _ = writeln!(
+            banner,
+            "  Topology API:  {url}/api/site   {url}/api/equipment"
+        );
+        let _ = writeln!(
+            banner,
+            "  SPARQL:        {url}/sparql   (model as Turtle: {url}/sparql/graph)"
+        );
+        let _ = writeln!(banner, "  Haystack:      not in this build yet");
+        let _ = writeln!(banner, "  BACnet/IP:     not in this build yet");
         if demo {
-            println!(
+            let _ = writeln!(
+                banner,
                 "  Login:         {} / {} (operator, demo only); anonymous read is on",
                 DEMO_USER.0, DEMO_USER.1
             );
         } else if s.settings.anonymous_read {
-            println!("  Access:        anonymous read is on ([gateway] anonymous_read)");
+            let _ = writeln!(
+                banner,
+                "  Access:        anonymous read is on ([gateway] anonymous_read)"
+            );
         }
-        println!("  Data dir:      {}", data_dir.display());
-        println!("Stop with Ctrl-C.");
+        let _ = writeln!(banner, "  Data dir:      {}", data_dir.display());
+        let _ = writeln!(banner, "Stop with Ctrl-C.");
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
+        }
         crate::http::serve(Arc::new(app), bound).await
     });
     // A query that outlived its limit may still run on a blocking thread;
