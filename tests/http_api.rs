@@ -44,6 +44,18 @@ async fn start(dir: &Path, o: Opts) -> String {
     url
 }
 
+/// The demo site with anonymous read, as `vgw demo` serves it.
+async fn open_gateway(dir: &Path) -> String {
+    start(
+        dir,
+        Opts {
+            anonymous_read: true,
+            ..Opts::default()
+        },
+    )
+    .await
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
@@ -424,14 +436,7 @@ fn cams(range: std::ops::RangeInclusive<u32>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn topology_answers_what_goes_dark() {
     let dir = tempfile::tempdir().unwrap();
-    let base = start(
-        dir.path(),
-        Opts {
-            anonymous_read: true,
-            ..Opts::default()
-        },
-    )
-    .await;
+    let base = open_gateway(dir.path()).await;
 
     // UPS 2 feeds PoE switch 2, which powers the cameras of floors 9-15.
     let (s, v) = get_json(&base, "/api/equipment/ups-2/impact").await;
@@ -513,14 +518,7 @@ async fn topology_answers_what_goes_dark() {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_equipment_with_points_relations_and_both_views() {
     let dir = tempfile::tempdir().unwrap();
-    let base = start(
-        dir.path(),
-        Opts {
-            anonymous_read: true,
-            ..Opts::default()
-        },
-    )
-    .await;
+    let base = open_gateway(dir.path()).await;
     let (s, v) = get_json(&base, "/api/equipment/nvr-1").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(

@@ -8,7 +8,7 @@ use crate::model::build::{prop_def, PropDef};
 use crate::model::kinds::EquipKind;
 use crate::model::templates::{Class, ValueKind};
 use crate::model::{Equipment, LocationKind, PropValue, Site};
-use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedNodeRef, QuadRef, Term};
+use oxigraph::model::{Literal, NamedNodeRef};
 
 /// A Haystack tag value (the subset of Haystack kinds the model uses).
 #[derive(Debug, Clone, PartialEq)]
@@ -467,29 +467,5 @@ pub fn haystack_triples(site: &Site, h: &HEntity, sink: &mut dyn Sink) {
                 }
             }
         }
-    }
-}
-
-/// Collects triples into quads of one named graph, in batches.
-pub struct QuadBatch<'g> {
-    pub graph: GraphNameRef<'g>,
-    pub base: String,
-    pub quads: Vec<oxigraph::model::Quad>,
-}
-
-impl Sink for QuadBatch<'_> {
-    fn triple(&mut self, subject: &str, predicate: &str, object: Obj<'_>) {
-        let o: Term = match object {
-            Obj::Id(id) => NamedNode::new_unchecked(format!("{}{id}", self.base)).into(),
-            Obj::Iri(iri) => NamedNode::new_unchecked(iri).into(),
-            Obj::Lit(l) => l.into(),
-        };
-        let q = QuadRef::new(
-            NamedNodeRef::new_unchecked(subject),
-            NamedNodeRef::new_unchecked(predicate),
-            o.as_ref(),
-            self.graph,
-        );
-        self.quads.push(q.into_owned());
     }
 }
