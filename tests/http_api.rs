@@ -38,7 +38,7 @@ async fn start(dir: &Path, o: Opts) -> String {
     app.add_memory_user("viewer", "viewer-pw", Role::Viewer);
     app.add_memory_user("op", "op-pw", Role::Operator);
     app.add_memory_user("admin", "admin-pw", Role::Admin);
-    let bound = vgw::http::bind("127.0.0.1:0", false).unwrap();
+    let bound = vgw::http::bind("127.0.0.1:0", None).await.unwrap();
     let url = bound.url();
     tokio::spawn(vgw::http::serve(Arc::new(app), bound));
     url

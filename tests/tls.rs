@@ -91,3 +91,31 @@ fn serves_https_with_a_configured_certificate() {
     );
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("\"status\":\"ok\""));
 }
+
+#[test]
+fn a_missing_certificate_fails_the_start_before_any_url_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = std::fs::read_to_string("config/examples/small.toml")
+        .unwrap()
+        .replace(
+            "[sparql]",
+            "[http]\ntls_cert = \"nope.pem\"\ntls_key = \"nope.key\"\n\n[sparql]",
+        );
+    std::fs::write(dir.path().join("site.toml"), site).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vgw"))
+        .arg("run")
+        .arg("--config")
+        .arg(dir.path().join("site.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--http", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("https://"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope.pem"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -128,7 +128,7 @@ pub fn run(a: &BenchModelArgs) -> anyhow::Result<()> {
     app.site.settings.anonymous_read = true;
     let app = std::sync::Arc::new(app);
     rt.block_on(async {
-        let bound = crate::http::bind("127.0.0.1:0", false)?;
+        let bound = crate::http::bind("127.0.0.1:0", None).await?;
         let base = bound.url();
         let server = tokio::spawn(crate::http::serve(app.clone(), bound));
         let client = reqwest_like::Client::new();

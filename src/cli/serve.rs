@@ -50,7 +50,7 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
         .enable_all()
         .build()?;
     let result = rt.block_on(async move {
-        let bound = crate::http::bind(listen, app.site.settings.tls.is_some())?;
+        let bound = crate::http::bind(listen, app.site.settings.tls.as_ref()).await?;
         let url = bound.url();
         let s = &app.site;
         // The banner goes out in one write whose failure is ignored: a

@@ -74,20 +74,40 @@ fn html_escape(s: &str) -> String {
 pub struct Bound {
     listener: std::net::TcpListener,
     pub addr: SocketAddr,
-    tls: bool,
+    /// Loaded before anything is announced, so a bad certificate fails
+    /// the start instead of a banner promising an https URL.
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl Bound {
     pub fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.addr
-        )
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
-pub fn bind(addr: &str, tls: bool) -> anyhow::Result<Bound> {
+/// Binds the listener and, with `tls` = (certificate, key) PEM paths, loads
+/// the TLS configuration.
+pub async fn bind(
+    addr: &str,
+    tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> anyhow::Result<Bound> {
+    let tls = match tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "TLS certificate {} / key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            Some(config)
+        }
+        None => None,
+    };
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     listener.set_nonblocking(true)?;
@@ -101,18 +121,8 @@ pub fn bind(addr: &str, tls: bool) -> anyhow::Result<Bound> {
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(app: AppState, bound: Bound) -> anyhow::Result<()> {
-    let router = router(app.clone());
-    if let Some((cert, key)) = app.site.settings.tls.clone() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "TLS certificate {} / key {}: {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })?;
+    let router = router(app);
+    if let Some(config) = bound.tls {
         let handle = axum_server::Handle::new();
         let h2 = handle.clone();
         tokio::spawn(async move {
