@@ -561,3 +561,103 @@ async fn one_equipment_with_points_relations_and_both_views() {
     let (s, _) = get_json(&base, "/api/equipment?colour=red").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+/// Hostile requests get a 4xx with a reason, never a 5xx or a dead server.
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_requests_get_client_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = open_gateway(dir.path()).await;
+    let c = client();
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
+        (
+            c.post(format!("{base}/api/login")).body("{not json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.post(format!("{base}/api/login"))
+                .header("authorization", "Basic !!!"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!("{base}/api/site"))
+                .header("authorization", "Basic bm9jb2xvbg=="),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            c.get(format!("{base}/api/site"))
+                .header("authorization", "Digest x"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            c.post(format!("{base}/sparql"))
+                .header("content-type", "application/sparql-query")
+                .body(vec![0xff, 0xfe, 0x00]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.post(format!("{base}/sparql"))
+                .header("content-type", "application/sparql-query")
+                .body(vec![b'#'; 2 << 20]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            c.post(format!("{base}/sparql"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("q=1"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!("{base}/sparql?query=%ZZ")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!("{base}/sparql/graph?graph=urn:nope")),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            c.get(format!("{base}/sparql/graph?graph=a&default")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!(
+                "{base}/sparql?query=SELECT&default-graph-uri=not%20an%20iri"
+            )),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!("{base}/api/equipment/..%2F..%2Fetc%2Fpasswd")),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            c.get(format!(
+                "{base}/api/equipment/cam-001/upstream?relation=all&x=1"
+            )),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!("{base}/api/equipment?limit=-1")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            c.get(format!("{base}/sparql/update")),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ];
+    for (i, (req, want)) in cases.into_iter().enumerate() {
+        let r = req.send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            want,
+            "case {i}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    assert_eq!(
+        c.get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
