@@ -459,3 +459,28 @@ fn damaged_site_files_never_panic_and_errors_point_into_the_file() {
         }
     }
 }
+
+/// Thousands of mistakes in a large file are all reported, each located.
+/// (Also a guard against quadratic locating/suggesting: it ran for minutes
+/// before the locator looked children up directly.)
+#[test]
+fn a_large_file_full_of_mistakes_reports_every_one() {
+    let mut text = BASE.replace("channels = 2", "channels = 1024");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "\n[[ip_camera]]\nid = \"bulk-{i}\"\ntime_source = \"ntp-9\"\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 5000);
+    assert!(errs
+        .iter()
+        .all(|e| e.key.ends_with(".time_source") && e.message.contains("`ntp-9` does not exist")));
+    // Generous bound: quadratic behaviour takes minutes here, linear well under a second.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

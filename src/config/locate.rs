@@ -100,6 +100,22 @@ fn node_of_value(v: &Value) -> Node<'_> {
 /// One child of a node: its segment, the spans of its key and value.
 type Child<'a> = (Seg, Option<Range<usize>>, Option<Range<usize>>, Node<'a>);
 
+/// One child by segment, looked up directly (a site can have 64 000
+/// cameras: no scan per lookup). Returns the key's span and the child.
+fn child<'a>(node: Node<'a>, seg: &Seg) -> Option<(Option<Range<usize>>, Node<'a>)> {
+    match (node, seg) {
+        (Node::Table(t), Seg::Key(k)) => t
+            .get_key_value(k)
+            .map(|(key, it)| (key.span(), node_of_item(it))),
+        (Node::Inline(t), Seg::Key(k)) => t
+            .get_key_value(k)
+            .map(|(key, it)| (key.span(), node_of_item(it))),
+        (Node::Tables(a), Seg::Index(i)) => a.get(*i).map(|t| (t.span(), Node::Table(t))),
+        (Node::Array(a), Seg::Index(i)) => a.get(*i).map(|v| (v.span(), node_of_value(v))),
+        _ => None,
+    }
+}
+
 /// Children of a node, in document order.
 fn children(node: Node<'_>) -> Vec<Child<'_>> {
     match node {
@@ -158,14 +174,13 @@ impl Locator {
         let mut best = 1;
         let mut node = Node::Table(self.doc.as_table());
         for seg in &path.0 {
-            let Some((_, key_span, _, child)) = children(node).into_iter().find(|(s, ..)| s == seg)
-            else {
+            let Some((key_span, next)) = child(node, seg) else {
                 break;
             };
             if let Some(s) = key_span {
                 best = self.line_of(s.start);
             }
-            node = child;
+            node = next;
         }
         best
     }

@@ -129,6 +129,9 @@ struct Ctx<'a> {
     loaded: &'a Loaded,
     errors: Vec<ConfigError>,
     ids: HashMap<&'a str, (Named, KeyPath)>,
+    /// Did-you-mean scans every id; only the first few dangling references
+    /// get one, so a file with thousands of them is still checked quickly.
+    suggestions_left: usize,
 }
 
 impl Ctx<'_> {
@@ -154,6 +157,7 @@ pub fn check(loaded: &Loaded) -> Vec<ConfigError> {
         loaded,
         errors: Vec::new(),
         ids: HashMap::new(),
+        suggestions_left: 50,
     };
     check_site(&mut cx, f);
     collect_ids(&mut cx, f);
@@ -271,15 +275,20 @@ fn expect_ref(
 ) -> Option<Named> {
     match cx.ids.get(target).map(|(n, _)| *n) {
         None => {
-            let known: Vec<&str> = cx
-                .ids
-                .iter()
-                .filter(|(_, (n, _))| ok.contains(n))
-                .map(|(k, _)| *k)
-                .collect();
-            let hint = crate::config::did_you_mean(target, &known)
-                .map(|b| format!("; did you mean `{b}`?"))
-                .unwrap_or_default();
+            let hint = if cx.suggestions_left > 0 {
+                cx.suggestions_left -= 1;
+                let known: Vec<&str> = cx
+                    .ids
+                    .iter()
+                    .filter(|(_, (n, _))| ok.contains(n))
+                    .map(|(k, _)| *k)
+                    .collect();
+                crate::config::did_you_mean(target, &known)
+                    .map(|b| format!("; did you mean `{b}`?"))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
             cx.err(
                 path,
                 format!("`{target}` does not exist (expected {wanted}){hint}"),

@@ -289,17 +289,12 @@ impl GraphStore {
             .map(|q| q.map(oxigraph::model::Triple::from))
             .collect::<Result<_, _>>()
             .map_err(std::io::Error::other)?;
-        triples.sort_unstable_by(|a, b| {
+        triples.sort_by_cached_key(|t| {
             (
-                a.subject.to_string(),
-                a.predicate.as_str(),
-                a.object.to_string(),
+                t.subject.to_string(),
+                t.predicate.as_str().to_string(),
+                t.object.to_string(),
             )
-                .cmp(&(
-                    b.subject.to_string(),
-                    b.predicate.as_str(),
-                    b.object.to_string(),
-                ))
         });
         triples.dedup();
         for t in &triples {
