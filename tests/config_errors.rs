@@ -461,8 +461,8 @@ fn damaged_site_files_never_panic_and_errors_point_into_the_file() {
 }
 
 /// Thousands of mistakes in a large file are all reported, each located.
-/// (Also a guard against quadratic locating/suggesting: it ran for minutes
-/// before the locator looked children up directly.)
+/// (Also exercises the locator and did-you-mean at a size where a scan per
+/// error would be quadratic.)
 #[test]
 fn a_large_file_full_of_mistakes_reports_every_one() {
     let mut text = BASE.replace("channels = 2", "channels = 1024");
