@@ -20,6 +20,8 @@ pub struct App {
     pub haystack: Vec<HEntity>,
     haystack_index: HashMap<String, usize>,
     pub auth: Auth,
+    /// Live values and priority arrays of every point.
+    pub points: crate::points::PointEngine,
     /// Shared with query workers, which hold a permit until evaluation
     /// really ends (even past the HTTP time limit).
     pub query_slots: std::sync::Arc<tokio::sync::Semaphore>,
@@ -36,12 +38,14 @@ impl App {
             .map(|(i, h)| (h.id.clone(), i))
             .collect();
         let auth = Auth::from_settings(&site.settings);
+        let points = crate::points::PointEngine::new(&site);
         Ok(App {
             site,
             graph,
             haystack,
             haystack_index,
             auth,
+            points,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
         })

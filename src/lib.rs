@@ -13,3 +13,4 @@ pub mod fsutil;
 pub mod graph;
 pub mod http;
 pub mod model;
+pub mod points;

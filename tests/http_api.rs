@@ -661,3 +661,88 @@ async fn garbage_requests_get_client_errors() {
         StatusCode::OK
     );
 }
+
+/// Commands land in the point's priority array; only operators may write,
+/// and read-only points refuse.
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_command_relays_through_the_priority_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = open_gateway(dir.path()).await;
+    let c = client();
+    let url = format!("{base}/api/points/nvr-1.alarm-out-1/command");
+    let body = serde_json::json!({ "level": 8, "value": true });
+    assert_eq!(
+        c.post(&url).json(&body).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let viewer = login(&base, "viewer", "viewer-pw").await;
+    assert_eq!(
+        c.post(&url)
+            .bearer_auth(&viewer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let op = login(&base, "op", "op-pw").await;
+    let r: Value = c
+        .post(&url)
+        .bearer_auth(&op)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["value"], true);
+    assert_eq!(r["active_level"], 8);
+    assert_eq!(r["priority_array"][7]["who"], "api:op");
+    assert_eq!(r["quality"], "overridden");
+
+    let (_, p) = get_json(&base, "/api/points/nvr-1.alarm-out-1").await;
+    assert_eq!(p["value"], true);
+    assert_eq!(p["priority_array"].as_array().unwrap().len(), 17);
+
+    let r: Value = c
+        .post(&url)
+        .bearer_auth(&op)
+        .json(&serde_json::json!({ "level": 8, "value": null }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["value"], false, "relinquished: back to the default");
+
+    let bad = |b: Value| c.post(&url).bearer_auth(&op).json(&b).send();
+    assert_eq!(
+        bad(serde_json::json!({ "level": 18, "value": true }))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        bad(serde_json::json!({ "level": 8, "value": "on" }))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let ro = c
+        .post(format!("{base}/api/points/nvr-1.online/command"))
+        .bearer_auth(&op)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ro.status(), StatusCode::FORBIDDEN);
+    let (_, online) = get_json(&base, "/api/points/nvr-1.online").await;
+    assert_eq!(online["quality"], "initial");
+    assert!(online["value"].is_null());
+}

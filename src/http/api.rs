@@ -266,6 +266,90 @@ pub async fn point_one(
         .ok_or_else(|| HttpError::json(StatusCode::NOT_FOUND, format!("no point `{id}`")))?;
     let mut v = point_json(&app.site, p);
     v["equipment"] = brief(&app.site, &p.equip);
+    add_live(&app, &id, &mut v);
+    Ok(Json(v))
+}
+
+/// Adds the live value, quality and (for writable points) the 17-level
+/// priority array from the point engine.
+fn add_live(app: &AppState, id: &str, v: &mut Value) {
+    let Some(state) = app.points.index_of(id).and_then(|i| app.points.get(i)) else {
+        return;
+    };
+    v["value"] = json!(state.value);
+    v["quality"] = json!(state.quality);
+    if let Some(pa) = &state.priority {
+        let levels: Vec<Value> = pa
+            .levels()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s {
+                Some(s) => json!({ "level": i + 1, "value": s.value, "who": s.who, "expires_in_s": s.expires.map(|t| t.saturating_duration_since(std::time::Instant::now()).as_secs()) }),
+                None => json!({ "level": i + 1, "value": null }),
+            })
+            .collect();
+        v["priority_array"] = json!(levels);
+        v["active_level"] = json!(pa.effective().1);
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    /// 1 (highest) ..= 17 (relinquish default).
+    level: u8,
+    /// true/false/number to write, null to relinquish the level.
+    value: Option<serde_json::Value>,
+    /// Seconds after which the write lapses (omit for permanent).
+    duration_s: Option<u64>,
+}
+
+/// POST /api/points/{id}/command: write or relinquish one priority level
+/// (the same array BACnet and Haystack write to). Needs an operator.
+pub async fn point_command(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<CommandBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    caller
+        .require(&app, Role::Operator)
+        .map_err(HttpError::as_json)?;
+    let Json(b) = body.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let value = match b.value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(x)) => Some(crate::points::Value::Bool(x)),
+        Some(serde_json::Value::Number(n)) => {
+            Some(crate::points::Value::Number(n.as_f64().unwrap_or(f64::NAN)))
+        }
+        Some(other) => {
+            return Err(HttpError::json(
+                StatusCode::BAD_REQUEST,
+                format!("value must be true, false, a number or null, not {other}"),
+            ))
+        }
+    };
+    let who = caller
+        .0
+        .as_ref()
+        .map_or("anonymous", |p| p.user.as_str())
+        .to_string();
+    let duration = b.duration_s.map(std::time::Duration::from_secs);
+    use crate::points::WriteError;
+    let effective = app
+        .points
+        .command(&id, b.level, value, &format!("api:{who}"), duration)
+        .map_err(|e| {
+            let status = match e {
+                WriteError::UnknownPoint(_) => StatusCode::NOT_FOUND,
+                WriteError::NotWritable(_) => StatusCode::FORBIDDEN,
+                WriteError::BadLevel(_) | WriteError::WrongType { .. } => StatusCode::BAD_REQUEST,
+            };
+            HttpError::json(status, e.to_string())
+        })?;
+    tracing::info!(point = %id, level = b.level, user = %who, "point command");
+    let mut v = json!({ "id": id, "value": effective });
+    add_live(&app, &id, &mut v);
     Ok(Json(v))
 }
 
