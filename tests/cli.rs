@@ -30,12 +30,12 @@ fn add_user(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
+    // vgw may refuse (e.g. an unknown role) and exit before reading stdin.
+    let _ = child
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
+        .write_all(format!("{password}\n").as_bytes());
     child.wait_with_output().unwrap()
 }
 
