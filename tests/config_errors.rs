@@ -471,16 +471,15 @@ fn a_large_file_full_of_mistakes_reports_every_one() {
             "\n[[ip_camera]]\nid = \"bulk-{i}\"\ntime_source = \"ntp-9\"\n"
         ));
     }
-    let started = std::time::Instant::now();
     let errs = errors(&text);
     assert_eq!(errs.len(), 5000);
     assert!(errs
         .iter()
         .all(|e| e.key.ends_with(".time_source") && e.message.contains("`ntp-9` does not exist")));
-    // Generous bound: quadratic behaviour takes minutes here, linear well under a second.
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
+    let last = errs.last().unwrap();
+    assert_eq!(
+        last.line,
+        text.lines().count(),
+        "the last camera's time_source is the file's last line"
     );
 }
