@@ -22,6 +22,8 @@ pub struct App {
     pub auth: Auth,
     /// Live values and priority arrays of every point.
     pub points: crate::points::PointEngine,
+    /// Point history (only with a data dir).
+    pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
     /// really ends (even past the HTTP time limit).
     pub query_slots: std::sync::Arc<tokio::sync::Semaphore>,
@@ -39,6 +41,13 @@ impl App {
             .collect();
         let auth = Auth::from_settings(&site.settings);
         let points = crate::points::PointEngine::new(&site);
+        let history = match data_dir {
+            Some(d) => Some(
+                crate::points::history::History::open(d)
+                    .map_err(|e| anyhow::anyhow!("point history: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(App {
             site,
             graph,
@@ -46,6 +55,7 @@ impl App {
             haystack_index,
             auth,
             points,
+            history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
         })
@@ -58,6 +68,28 @@ impl App {
             role,
             credential: ScramCredential::from_password(password, 4096),
         });
+    }
+
+    /// Starts the background work of a running gateway: timed commands
+    /// lapse on a 1 s tick, and point changes are recorded as history.
+    pub fn spawn_background(self: &std::sync::Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                app.points.expire_writes(std::time::Instant::now());
+            }
+        });
+        if self.history.is_some() {
+            let app = self.clone();
+            tokio::spawn(async move {
+                let his = crate::points::recorder::historised(&app.site);
+                if let Some(h) = &app.history {
+                    crate::points::recorder::run(&app.points, &his, h).await;
+                }
+            });
+        }
     }
 
     pub fn haystack_entity(&self, id: &str) -> Option<&HEntity> {

@@ -40,7 +40,9 @@ async fn start(dir: &Path, o: Opts) -> String {
     app.add_memory_user("admin", "admin-pw", Role::Admin);
     let bound = vgw::http::bind("127.0.0.1:0", None).await.unwrap();
     let url = bound.url();
-    tokio::spawn(vgw::http::serve(Arc::new(app), bound));
+    let app = Arc::new(app);
+    app.spawn_background();
+    tokio::spawn(vgw::http::serve(app, bound));
     url
 }
 
@@ -741,4 +743,57 @@ async fn operators_command_relays_through_the_priority_array() {
     let (_, online) = get_json(&base, "/api/points/nvr-1.online").await;
     assert_eq!(online["quality"], "initial");
     assert!(online["value"].is_null());
+}
+
+/// Changes of historised points are recorded and read back by range.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_are_recorded_in_point_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = open_gateway(dir.path()).await;
+    let c = client();
+    let op = login(&base, "op", "op-pw").await;
+    let url = format!("{base}/api/points/nvr-1.alarm-out-2/command");
+    for v in [true, false, true] {
+        let r = c
+            .post(&url)
+            .bearer_auth(&op)
+            .json(&serde_json::json!({ "level": 8, "value": v }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // The recorder writes in the background; poll (bounded) until it has.
+    let mut samples = Vec::new();
+    for _ in 0..100 {
+        let (s, v) = get_json(&base, "/api/points/nvr-1.alarm-out-2/history").await;
+        assert_eq!(s, StatusCode::OK);
+        samples = v["samples"].as_array().unwrap().clone();
+        if samples.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let values: Vec<&Value> = samples.iter().map(|s| &s["value"]).collect();
+    assert_eq!(
+        values,
+        [&Value::Bool(true), &Value::Bool(false), &Value::Bool(true)]
+    );
+    assert!(samples
+        .windows(2)
+        .all(|w| w[0]["ts"].as_i64() <= w[1]["ts"].as_i64()));
+    // An empty window before the first write.
+    let first = samples[0]["ts"].as_i64().unwrap();
+    let (_, v) = get_json(
+        &base,
+        &format!("/api/points/nvr-1.alarm-out-2/history?start=0&end={first}"),
+    )
+    .await;
+    assert_eq!(v["count"], 0, "end is exclusive");
+
+    let (s, _) = get_json(&base, "/api/points/cam-001.last-frame-age/history").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "not historised");
+    let (s, _) = get_json(&base, "/api/points/nope/history").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(dir.path().join("history.sqlite").exists());
 }

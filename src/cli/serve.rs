@@ -99,15 +99,7 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
             let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
         }
         let app = Arc::new(app);
-        // Timed commands (pointWrite with a duration) lapse on this tick.
-        let ticker = app.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                ticker.points.expire_writes(std::time::Instant::now());
-            }
-        });
+        app.spawn_background();
         crate::http::serve(app, bound).await
     });
     // A query that outlived its limit may still run on a blocking thread;

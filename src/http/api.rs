@@ -534,3 +534,70 @@ pub async fn logout(
         )),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRange {
+    /// Milliseconds since the Unix epoch, inclusive (default: 24 h ago).
+    start: Option<i64>,
+    /// Milliseconds since the Unix epoch, exclusive (default: now).
+    end: Option<i64>,
+    /// At most this many samples (default 10 000, max 100 000).
+    limit: Option<usize>,
+}
+
+/// GET /api/points/{id}/history?start=&end=: recorded samples, oldest first.
+pub async fn point_history(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<HistoryRange>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    require(&app, &caller)?;
+    let Query(r) = q.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let p = app
+        .site
+        .point(&id)
+        .ok_or_else(|| HttpError::json(StatusCode::NOT_FOUND, format!("no point `{id}`")))?;
+    if !p.template.his {
+        return Err(HttpError::json(
+            StatusCode::BAD_REQUEST,
+            format!("point `{id}` is not historised"),
+        ));
+    }
+    if app.history.is_none() {
+        return Err(HttpError::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this gateway runs without a data dir, so it keeps no history",
+        ));
+    }
+    let end = r.end.unwrap_or_else(crate::points::history::now_ms);
+    let start = r.start.unwrap_or(end - 24 * 3600 * 1000);
+    if start > end {
+        return Err(HttpError::json(
+            StatusCode::BAD_REQUEST,
+            "start is after end",
+        ));
+    }
+    let limit = r.limit.unwrap_or(10_000).min(100_000);
+    let as_bool = p.template.kind == crate::model::templates::ValueKind::Bool;
+    let worker = app.clone();
+    let id2 = id.clone();
+    let samples = tokio::task::spawn_blocking(move || {
+        worker
+            .history
+            .as_ref()
+            .map(|h| h.read(&id2, start, end, limit, as_bool))
+    })
+    .await
+    .map_err(|_| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, "history worker failed"))?
+    .unwrap_or_else(|| Ok(Vec::new()))
+    .map_err(|e| HttpError::json(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let rows: Vec<Value> = samples
+        .iter()
+        .map(|s| json!({ "ts": s.ts_ms, "value": s.value, "quality": s.quality }))
+        .collect();
+    Ok(Json(
+        json!({ "id": id, "start": start, "end": end, "unit": p.template.unit.and_then(|u| u.haystack), "count": rows.len(), "samples": rows }),
+    ))
+}

@@ -32,6 +32,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/equipment/{id}/impact", get(api::impact))
         .route("/api/points/{id}", get(api::point_one))
         .route("/api/points/{id}/command", post(api::point_command))
+        .route("/api/points/{id}/history", get(api::point_history))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -8,7 +8,9 @@
 //! that falls more than `BUS_CAPACITY` changes behind is told how many it
 //! missed (counted in `dropped_changes`) and resynchronises from `snapshot`.
 
+pub mod history;
 pub mod priority;
+pub mod recorder;
 
 use crate::model::templates::ValueKind;
 use crate::model::Site;
