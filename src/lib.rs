@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bacnet;
 pub mod cli;
 pub mod config;
 pub mod fsutil;

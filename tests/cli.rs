@@ -142,9 +142,58 @@ fn export_writes_every_format_with_the_same_triples() {
     assert!(counts.iter().all(|(_, n)| *n == counts[0].1), "{counts:?}");
 
     let bad = vgw()
-        .args(["export", "--config", "config/demo.toml", "--format", "csv"])
+        .args(["export", "--config", "config/demo.toml", "--format", "xlsx"])
         .output()
         .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("use ttl, nt, jsonld or rdfxml"));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("use ttl, nt, jsonld, rdfxml, ede or csv")
+    );
+}
+
+#[test]
+fn ede_export_writes_the_point_list_and_its_state_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ede = dir.path().join("hq_EDE.csv");
+    let out = vgw()
+        .args([
+            "export",
+            "--config",
+            "config/demo.toml",
+            "--format",
+            "ede",
+            "-o",
+        ])
+        .arg(&ede)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&ede).unwrap();
+    assert!(text.starts_with("#Engineering-Data-Exchange - B.I.G.-EU"));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.split(';').count() > 5)
+        .map(|l| l.split(';').collect())
+        .collect();
+    // The relay of NVR 1 is a settable binary output (type 4) with state texts.
+    let relay = rows.iter().find(|r| r[0] == "nvr-1.alarm-out-1").unwrap();
+    assert_eq!((relay[3], relay[9]), ("4", "Y"));
+    let texts = std::fs::read_to_string(dir.path().join("hq_StateTexts.csv")).unwrap();
+    let state_ref = format!("{};", relay[13]);
+    let line = texts.lines().find(|l| l.starts_with(&state_ref)).unwrap();
+    assert!(line.ends_with(";off;on"), "{line}");
+    // Inputs are not settable.
+    assert!(rows.iter().filter(|r| r[3] == "3").all(|r| r[9] == "N"));
+
+    // Without -o there is nowhere to put the second file: a clear error.
+    let bad = vgw()
+        .args(["export", "--config", "config/demo.toml", "--format", "ede"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("-o NAME_EDE.csv"));
 }

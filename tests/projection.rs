@@ -206,6 +206,7 @@ fn classes_and_markers_follow_the_mapping_table() {
             ObjectType::BinaryInput | ObjectType::BinaryOutput => {
                 assert_eq!(kind, "Bool", "{}", p.id)
             }
+            ObjectType::StructuredView => panic!("{} is a point, not a view", p.id),
         }
         assert_eq!(
             h.has("cmd") && h.has("writable"),

@@ -42,7 +42,7 @@ fn serves_https_with_a_configured_certificate() {
         .arg(d.join("site.toml"))
         .arg("--data-dir")
         .arg(d.join("data"))
-        .args(["--http", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--bacnet", "off"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -108,7 +108,7 @@ fn a_missing_certificate_fails_the_start_before_any_url_is_announced() {
         .arg(dir.path().join("site.toml"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["--http", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--bacnet", "off"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -2,7 +2,7 @@
 
 mod bench;
 mod gen_site;
-mod serve;
+pub mod serve;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +32,9 @@ pub enum Command {
         /// HTTP listen address (overrides [http] listen; default 127.0.0.1:8080).
         #[arg(long)]
         http: Option<String>,
+        /// BACnet/IP UDP address and port (overrides [bacnet] listen; default 0.0.0.0:47808), or `off`.
+        #[arg(long)]
+        bacnet: Option<String>,
     },
     /// Run the built-in demo site (a 15-floor tower, 3 recorders, 64 cameras) with anonymous read and a demo/demo operator login.
     Demo {
@@ -41,6 +44,9 @@ pub enum Command {
         /// HTTP listen address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: String,
+        /// BACnet/IP UDP address and port, or `off`.
+        #[arg(long, default_value = "127.0.0.1:47808")]
+        bacnet: String,
     },
     /// Check site files and report every error with file:line:key; exit 1 on any error.
     Check {
@@ -48,12 +54,12 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Export the site model as RDF (Brick + Haystack triples).
+    /// Export the site model as RDF (Brick + Haystack triples), or the BACnet point list (EDE or CSV).
     Export {
         /// The site file.
         #[arg(long, short)]
         config: PathBuf,
-        /// ttl (Turtle), nt (N-Triples), jsonld (JSON-LD) or rdfxml.
+        /// ttl (Turtle), nt (N-Triples), jsonld (JSON-LD), rdfxml; or the BACnet point list: ede (EDE 2.3 file plus its _StateTexts.csv beside it; needs -o) or csv.
         #[arg(long, short, default_value = "ttl")]
         format: String,
         /// Output file (default: standard output).
@@ -96,8 +102,13 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
             data_dir,
             http,
-        } => serve::run(&config, &data_dir, http),
-        Command::Demo { data_dir, http } => serve::demo(data_dir, &http),
+            bacnet,
+        } => serve::run(&config, &data_dir, http, bacnet),
+        Command::Demo {
+            data_dir,
+            http,
+            bacnet,
+        } => serve::demo(data_dir, &http, &bacnet),
         Command::Check { files } => return check(&files),
         Command::Export {
             config,

@@ -11,7 +11,24 @@ use std::sync::Arc;
 pub const DEMO_SITE: &str = include_str!("../../config/demo.toml");
 pub const DEMO_USER: (&str, &str) = ("demo", "demo");
 
-pub fn run(config: &Path, data_dir: &Path, http: Option<String>) -> anyhow::Result<()> {
+/// `--bacnet`: an IPv4 `ADDR:PORT`, or `off` (`Ok(None)`).
+fn bacnet_arg(arg: &str) -> anyhow::Result<Option<std::net::SocketAddrV4>> {
+    if arg == "off" {
+        return Ok(None);
+    }
+    arg.parse().map(Some).map_err(|_| {
+        anyhow::anyhow!(
+            "--bacnet `{arg}`: expected an IPv4 ADDR:PORT such as 127.0.0.1:47808, or `off`"
+        )
+    })
+}
+
+pub fn run(
+    config: &Path,
+    data_dir: &Path,
+    http: Option<String>,
+    bacnet: Option<String>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let site =
@@ -19,11 +36,20 @@ pub fn run(config: &Path, data_dir: &Path, http: Option<String>) -> anyhow::Resu
     let listen = http
         .or_else(|| site.settings.http_listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let bacnet = match bacnet {
+        Some(arg) => bacnet_arg(&arg)?,
+        None => site
+            .settings
+            .bacnet
+            .enabled
+            .then_some(site.settings.bacnet.listen),
+    };
     let app = App::build(site, Some(data_dir))?;
-    start(app, &listen, data_dir, false)
+    start(app, &listen, bacnet, data_dir, false)
 }
 
-pub fn demo(data_dir: Option<PathBuf>, http: &str) -> anyhow::Result<()> {
+pub fn demo(data_dir: Option<PathBuf>, http: &str, bacnet: &str) -> anyhow::Result<()> {
+    let bacnet = bacnet_arg(bacnet)?;
     let data_dir = data_dir.unwrap_or_else(default_demo_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -34,7 +60,7 @@ pub fn demo(data_dir: Option<PathBuf>, http: &str) -> anyhow::Result<()> {
     site.settings.anonymous_read = true;
     let mut app = App::build(site, Some(&data_dir))?;
     app.add_memory_user(DEMO_USER.0, DEMO_USER.1, Role::Operator);
-    start(app, http, &data_dir, true)
+    start(app, http, bacnet, &data_dir, true)
 }
 
 fn default_demo_dir() -> PathBuf {
@@ -45,13 +71,24 @@ fn default_demo_dir() -> PathBuf {
     base.join("vgw/demo")
 }
 
-fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<()> {
+fn start(
+    app: App,
+    listen: &str,
+    bacnet: Option<std::net::SocketAddrV4>,
+    data_dir: &Path,
+    demo: bool,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = rt.block_on(async move {
         let bound = crate::http::bind(listen, app.site.settings.tls.as_ref()).await?;
         let url = bound.url();
+        let app = Arc::new(app);
+        let bacnet = match bacnet {
+            Some(addr) => Some(crate::bacnet::start(app.clone(), Some(addr)).await?),
+            None => None,
+        };
         let s = &app.site;
         // The banner goes out in one write whose failure is ignored: a
         // gateway must not die because whoever started it closed stdout.
@@ -78,7 +115,18 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
             "  SPARQL:        {url}/sparql   (model as Turtle: {url}/sparql/graph)"
         );
         let _ = writeln!(banner, "  Haystack:      not in this build yet");
-        let _ = writeln!(banner, "  BACnet/IP:     not in this build yet");
+        match &bacnet {
+            Some(b) => {
+                let _ = writeln!(
+                    banner,
+                    "  BACnet/IP:     udp {}   device {}, {} objects (point list: {url}/api/bacnet/ede.csv)",
+                    b.listen, b.device_instance, b.objects
+                );
+            }
+            None => {
+                let _ = writeln!(banner, "  BACnet/IP:     off");
+            }
+        }
         if demo {
             let _ = writeln!(
                 banner,
@@ -98,9 +146,12 @@ fn start(app: App, listen: &str, data_dir: &Path, demo: bool) -> anyhow::Result<
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
         }
-        let app = Arc::new(app);
         app.spawn_background();
-        crate::http::serve(app, bound).await
+        let served = crate::http::serve(app, bound).await;
+        if let Some(b) = bacnet {
+            b.stop().await;
+        }
+        served
     });
     // A query that outlived its limit may still run on a blocking thread;
     // it must not hold up shutdown.
@@ -115,8 +166,11 @@ pub fn export(
     data_dir: Option<&Path>,
     graph: &str,
 ) -> anyhow::Result<()> {
+    if format == "ede" || format == "csv" {
+        return export_point_list(config, format, output, data_dir);
+    }
     let rdf_format = formats::graph_format_by_name(format).ok_or_else(|| {
-        anyhow::anyhow!("unknown format `{format}`: use ttl, nt, jsonld or rdfxml")
+        anyhow::anyhow!("unknown format `{format}`: use ttl, nt, jsonld, rdfxml, ede or csv")
     })?;
     let graph_iri = match graph {
         "model" => Some(vocab::GRAPH_MODEL),
@@ -128,16 +182,7 @@ pub fn export(
         "all" => None,
         other => anyhow::bail!("unknown graph `{other}`: use model, ontology, user or all"),
     };
-    // Reading the registry without saving keeps the running gateway's numbers
-    // authoritative: export never allocates numbers into its data dir.
-    let loaded = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut registry = match data_dir {
-        Some(d) => crate::model::instances::InstanceRegistry::open(d)
-            .map_err(|e| anyhow::anyhow!(e))?
-            .read_only(),
-        None => crate::model::instances::InstanceRegistry::ephemeral(),
-    };
-    let site = crate::model::build(&loaded, &mut registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let site = site_for_export(config, data_dir)?;
     let (store, _) = crate::graph::GraphStore::build(&site, data_dir)?;
     let mut out: Box<dyn std::io::Write> = match output {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -148,4 +193,73 @@ pub fn export(
     store.dump(graph_iri, rdf_format, &mut out)?;
     out.flush()?;
     Ok(())
+}
+
+/// The site as the running gateway numbers it. Reading the registry without
+/// saving keeps the gateway's numbers authoritative: export never allocates
+/// numbers into its data dir.
+fn site_for_export(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<crate::model::Site> {
+    let loaded = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut registry = match data_dir {
+        Some(d) => crate::model::instances::InstanceRegistry::open(d)
+            .map_err(|e| anyhow::anyhow!(e))?
+            .read_only(),
+        None => crate::model::instances::InstanceRegistry::ephemeral(),
+    };
+    crate::model::build(&loaded, &mut registry).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `vgw export --format ede|csv`: the BACnet point list.
+fn export_point_list(
+    config: &Path,
+    format: &str,
+    output: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let site = site_for_export(config, data_dir)?;
+    let (_, haystack) = crate::graph::GraphStore::build(&site, None)?;
+    let plan = crate::bacnet::plan::plan(&site, &haystack);
+    if format == "csv" {
+        let text = crate::bacnet::ede::plain_csv(&plan);
+        return match output {
+            Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+            None => {
+                use std::io::Write as _;
+                std::io::stdout().lock().write_all(text.as_bytes())?;
+                Ok(())
+            }
+        };
+    }
+    let Some(path) = output else {
+        anyhow::bail!(
+            "EDE is two files (the point list and its state texts): give -o NAME_EDE.csv"
+        );
+    };
+    let texts = state_texts_path(path);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    std::fs::write(path, crate::bacnet::ede::ede(&plan, &site.name, &today))
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&texts, crate::bacnet::ede::state_texts(&plan))
+        .with_context(|| format!("writing {}", texts.display()))?;
+    eprintln!(
+        "wrote {} ({} objects) and {}",
+        path.display(),
+        plan.objects.len(),
+        texts.display()
+    );
+    Ok(())
+}
+
+/// `site_EDE.csv` → `site_StateTexts.csv`; anything else gets
+/// `_StateTexts.csv` after its stem.
+pub fn state_texts_path(ede: &Path) -> PathBuf {
+    let name = ede
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("points.csv");
+    let stem = name
+        .strip_suffix("_EDE.csv")
+        .or_else(|| name.strip_suffix(".csv"))
+        .unwrap_or(name);
+    ede.with_file_name(format!("{stem}_StateTexts.csv"))
 }

@@ -53,6 +53,8 @@ pub fn keys_of_table(tables: &[&str]) -> &'static [&'static str] {
         ["gateway"] => fields_of::<GatewaySection>(),
         ["http"] => fields_of::<HttpSection>(),
         ["sparql"] => fields_of::<SparqlSection>(),
+        ["bacnet"] => fields_of::<BacnetSection>(),
+        ["bacnet", "alarm_recipient"] => fields_of::<AlarmRecipientCfg>(),
         ["building"] => fields_of::<BuildingCfg>(),
         ["floor"] => fields_of::<FloorCfg>(),
         ["space"] => fields_of::<SpaceCfg>(),

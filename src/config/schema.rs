@@ -14,6 +14,8 @@ pub struct SiteFile {
     #[serde(default)]
     pub sparql: SparqlSection,
     #[serde(default)]
+    pub bacnet: BacnetSection,
+    #[serde(default)]
     pub building: Vec<BuildingCfg>,
     #[serde(default)]
     pub floor: Vec<FloorCfg>,
@@ -92,6 +94,42 @@ pub struct SparqlSection {
     pub max_results: Option<usize>,
     /// Role allowed to POST /sparql/update; absent = updates disabled.
     pub update_role: Option<String>,
+}
+
+/// The gateway's BACnet/IP device (`docs/bacnet.md`).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct BacnetSection {
+    /// Serve BACnet/IP at all (default true).
+    pub enabled: Option<bool>,
+    /// `ADDR:PORT` of the UDP socket (default `0.0.0.0:47808`).
+    pub listen: Option<String>,
+    /// Directed broadcast address for I-Am (default 255.255.255.255).
+    pub broadcast: Option<String>,
+    /// `ADDR:PORT` of a BBMD to register with as a foreign device.
+    pub bbmd: Option<String>,
+    /// Foreign-device registration time-to-live in seconds (default 300).
+    pub bbmd_ttl_s: Option<u16>,
+    /// Name of a secrets-file credential whose password a BMS must give
+    /// for DeviceCommunicationControl; without one, DCC is refused.
+    pub dcc_credential: Option<String>,
+    /// Where alarm and event notifications go.
+    #[serde(default)]
+    pub alarm_recipient: Vec<AlarmRecipientCfg>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct AlarmRecipientCfg {
+    /// `ADDR:PORT` of the BMS (BACnet/IP address of the recipient).
+    pub address: Option<String>,
+    /// Or the recipient's device instance (found by Who-Is).
+    pub device: Option<u32>,
+    /// Notification classes delivered (default: all of them).
+    #[serde(default)]
+    pub classes: Vec<u32>,
+    /// ConfirmedEventNotification (default) or Unconfirmed.
+    pub confirmed: Option<bool>,
+    /// Process identifier the BMS expects (default 0).
+    pub process_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -203,6 +203,7 @@ fn check_site(cx: &mut Ctx<'_>, f: &SiteFile) {
             );
         }
     }
+    check_bacnet(cx, &f.bacnet);
     let http = KeyPath::root().key("http");
     if f.http.tls_cert.is_some() != f.http.tls_key.is_some() {
         cx.err(&http, "TLS needs both `tls_cert` and `tls_key`");
@@ -218,6 +219,65 @@ fn check_site(cx: &mut Ctx<'_>, f: &SiteFile) {
                 "viewers only read; graph updates need `operator` or `admin`",
             ),
             Some(_) => {}
+        }
+    }
+}
+
+/// Notification classes the gateway serves (see `bacnet::plan`).
+pub const NOTIFICATION_CLASSES: std::ops::RangeInclusive<u32> = 1..=2;
+
+fn check_bacnet(cx: &mut Ctx<'_>, b: &BacnetSection) {
+    let at = KeyPath::root().key("bacnet");
+    let addr = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            if v.parse::<std::net::SocketAddrV4>().is_err() {
+                cx.err(
+                    &at.key(key),
+                    format!("`{v}` is not an IPv4 `ADDR:PORT` (for example `0.0.0.0:47808`)"),
+                );
+            }
+        }
+    };
+    addr(cx, "listen", &b.listen);
+    addr(cx, "bbmd", &b.bbmd);
+    if let Some(v) = &b.broadcast {
+        if v.parse::<std::net::Ipv4Addr>().is_err() {
+            cx.err(
+                &at.key("broadcast"),
+                format!("`{v}` is not an IPv4 address (for example `192.168.1.255`)"),
+            );
+        }
+    }
+    if b.bbmd_ttl_s == Some(0) {
+        cx.err(
+            &at.key("bbmd_ttl_s"),
+            "the registration time-to-live must be at least 1 s",
+        );
+    }
+    for (i, r) in b.alarm_recipient.iter().enumerate() {
+        let rp = at.key("alarm_recipient").index(i);
+        match (&r.address, r.device) {
+            (Some(_), Some(_)) | (None, None) => cx.err(
+                &rp,
+                "an alarm recipient needs exactly one of `address = \"ADDR:PORT\"` or `device = N`",
+            ),
+            (Some(a), None) if a.parse::<std::net::SocketAddrV4>().is_err() => cx.err(
+                &rp.key("address"),
+                format!("`{a}` is not an IPv4 `ADDR:PORT` (for example `192.168.1.20:47808`)"),
+            ),
+            (None, Some(d)) if d > 4_194_302 => cx.err(
+                &rp.key("device"),
+                format!("BACnet device instance {d} is out of range 0..=4194302"),
+            ),
+            _ => {}
+        }
+        for c in &r.classes {
+            if !NOTIFICATION_CLASSES.contains(c) {
+                cx.err(
+                    &rp.key("classes"),
+                    format!("notification class {c} does not exist: the gateway serves 1 (security alarms) and 2 (equipment status)"),
+                );
+            }
         }
     }
 }

@@ -316,39 +316,76 @@ pub async fn point_command(
         .require(&app, Role::Operator)
         .map_err(HttpError::as_json)?;
     let Json(b) = body.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let value = match b.value {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Bool(x)) => Some(crate::points::Value::Bool(x)),
-        Some(serde_json::Value::Number(n)) => {
-            Some(crate::points::Value::Number(n.as_f64().unwrap_or(f64::NAN)))
-        }
-        Some(other) => {
-            return Err(HttpError::json(
-                StatusCode::BAD_REQUEST,
-                format!("value must be true, false, a number or null, not {other}"),
-            ))
-        }
-    };
-    let who = caller
-        .0
-        .as_ref()
-        .map_or("anonymous", |p| p.user.as_str())
-        .to_string();
+    let value = engine_value(b.value)?;
+    let who = caller_name(&caller);
     let duration = b.duration_s.map(std::time::Duration::from_secs);
-    use crate::points::WriteError;
     let effective = app
         .points
         .command(&id, b.level, value, &format!("api:{who}"), duration)
-        .map_err(|e| {
-            let status = match e {
-                WriteError::UnknownPoint(_) => StatusCode::NOT_FOUND,
-                WriteError::NotWritable(_) => StatusCode::FORBIDDEN,
-                WriteError::BadLevel(_) | WriteError::WrongType { .. } => StatusCode::BAD_REQUEST,
-            };
-            HttpError::json(status, e.to_string())
-        })?;
+        .map_err(write_error)?;
     tracing::info!(point = %id, level = b.level, user = %who, "point command");
     let mut v = json!({ "id": id, "value": effective });
+    add_live(&app, &id, &mut v);
+    Ok(Json(v))
+}
+
+fn write_error(e: crate::points::WriteError) -> HttpError {
+    use crate::points::WriteError;
+    let status = match e {
+        WriteError::UnknownPoint(_) => StatusCode::NOT_FOUND,
+        WriteError::NotWritable(_) => StatusCode::FORBIDDEN,
+        WriteError::Commandable(_) => StatusCode::CONFLICT,
+        WriteError::BadLevel(_) | WriteError::WrongType { .. } => StatusCode::BAD_REQUEST,
+    };
+    HttpError::json(status, e.to_string())
+}
+
+/// A JSON point value: true/false, a number, or null (relinquish / release).
+fn engine_value(v: Option<Value>) -> Result<Option<crate::points::Value>, HttpError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(x)) => Ok(Some(crate::points::Value::Bool(x))),
+        Some(Value::Number(n)) => Ok(Some(crate::points::Value::Number(
+            n.as_f64().unwrap_or(f64::NAN),
+        ))),
+        Some(other) => Err(HttpError::json(
+            StatusCode::BAD_REQUEST,
+            format!("value must be true, false, a number or null, not {other}"),
+        )),
+    }
+}
+
+fn caller_name(caller: &Caller) -> String {
+    caller
+        .0
+        .as_ref()
+        .map_or("anonymous", |p| p.user.as_str())
+        .to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    value: Option<Value>,
+}
+
+/// POST /api/points/{id}/override: an operator's manual value for an input
+/// point (commissioning, alarm tests); `null` releases it.
+pub async fn point_override(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<OverrideBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    caller
+        .require(&app, Role::Operator)
+        .map_err(HttpError::as_json)?;
+    let Json(b) = body.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let value = engine_value(b.value)?;
+    let who = caller_name(&caller);
+    let now = app.points.override_input(&id, value).map_err(write_error)?;
+    tracing::info!(point = %id, user = %who, value = ?now, "input override");
+    let mut v = json!({ "id": id, "value": now });
     add_live(&app, &id, &mut v);
     Ok(Json(v))
 }
@@ -599,5 +636,69 @@ pub async fn point_history(
         .collect();
     Ok(Json(
         json!({ "id": id, "start": start, "end": end, "unit": p.template.unit.and_then(|u| u.haystack), "count": rows.len(), "samples": rows }),
+    ))
+}
+
+/// The BACnet point list, built from the same plan the device serves.
+fn bacnet_plan(app: &AppState) -> crate::bacnet::plan::Plan {
+    crate::bacnet::plan::plan(&app.site, &app.haystack)
+}
+
+fn csv_download(name: &str, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// GET /api/bacnet/ede.csv: the EDE point list (state texts beside it).
+pub async fn bacnet_ede(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::response::Response, HttpError> {
+    require(&app, &caller)?;
+    let plan = bacnet_plan(&app);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let name = format!("{}_EDE.csv", app.site.id);
+    Ok(csv_download(
+        &name,
+        crate::bacnet::ede::ede(&plan, &app.site.name, &today),
+    ))
+}
+
+/// GET /api/bacnet/state-texts.csv: the EDE state-text file.
+pub async fn bacnet_state_texts(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::response::Response, HttpError> {
+    require(&app, &caller)?;
+    let name = format!("{}_StateTexts.csv", app.site.id);
+    Ok(csv_download(
+        &name,
+        crate::bacnet::ede::state_texts(&bacnet_plan(&app)),
+    ))
+}
+
+/// GET /api/bacnet/points.csv: the point list as plain CSV.
+pub async fn bacnet_points_csv(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::response::Response, HttpError> {
+    require(&app, &caller)?;
+    let name = format!("{}_points.csv", app.site.id);
+    Ok(csv_download(
+        &name,
+        crate::bacnet::ede::plain_csv(&bacnet_plan(&app)),
     ))
 }

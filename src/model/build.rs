@@ -247,6 +247,14 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         return Err(ConfigErrors(errors));
     }
 
+    let views = match assign_views(&f.site.id, &locations, &equipment, registry) {
+        Ok(v) => v,
+        Err(m) => {
+            return Err(ConfigErrors(vec![
+                loaded.error(&KeyPath::root().key("site"), m)
+            ]))
+        }
+    };
     let settings = settings(loaded);
     let mut site = Site {
         id: f.site.id.clone(),
@@ -262,11 +270,35 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         equipment,
         points,
         gateway_device_instance: f.gateway.bacnet_device_instance.unwrap_or(599),
+        views,
         settings,
         index: HashMap::new(),
     };
     site.index = index(&site);
     Ok(site)
+}
+
+/// Registry keys of Structured Views are `view:<id>`, which no point id can
+/// be (point ids hold a `.`, and no id holds a `:`).
+fn assign_views(
+    site_id: &str,
+    locations: &[super::Location],
+    equipment: &[super::Equipment],
+    registry: &mut InstanceRegistry,
+) -> Result<HashMap<String, u32>, String> {
+    let ids: Vec<&str> = std::iter::once(site_id)
+        .chain(locations.iter().map(|l| l.id.as_str()))
+        .chain(equipment.iter().map(|e| e.id.as_str()))
+        .collect();
+    let typed: Vec<(String, templates::ObjectType)> = ids
+        .iter()
+        .map(|id| (format!("view:{id}"), templates::ObjectType::StructuredView))
+        .collect();
+    let map = registry.assign_all(&typed, &HashMap::new())?;
+    Ok(ids
+        .iter()
+        .map(|id| (id.to_string(), map[&format!("view:{id}")]))
+        .collect())
 }
 
 fn display(c: crate::config::CommonRef<'_>) -> String {
@@ -487,6 +519,49 @@ fn settings(loaded: &Loaded) -> Settings {
         sparql_update_role: f.sparql.update_role.as_deref().and_then(Role::parse),
         users: f.user.clone(),
         secrets_file: f.gateway.secrets_file.as_ref().map(|s| base.join(s)),
+        bacnet: bacnet_settings(&f.bacnet),
+    }
+}
+
+/// `[bacnet]` after validation: anything unparsable was already reported.
+fn bacnet_settings(b: &crate::config::schema::BacnetSection) -> super::BacnetSettings {
+    use super::{AlarmRecipient, BacnetSettings, RecipientTarget};
+    let d = BacnetSettings::default();
+    BacnetSettings {
+        enabled: b.enabled.unwrap_or(true),
+        listen: b
+            .listen
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d.listen),
+        broadcast: b
+            .broadcast
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d.broadcast),
+        bbmd: b
+            .bbmd
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .map(|a| (a, b.bbmd_ttl_s.unwrap_or(300))),
+        dcc_credential: b.dcc_credential.clone(),
+        recipients: b
+            .alarm_recipient
+            .iter()
+            .filter_map(|r| {
+                let target = match (&r.address, r.device) {
+                    (Some(a), _) => RecipientTarget::Address(a.parse().ok()?),
+                    (None, Some(dev)) => RecipientTarget::Device(dev),
+                    (None, None) => return None,
+                };
+                Some(AlarmRecipient {
+                    target,
+                    classes: r.classes.clone(),
+                    confirmed: r.confirmed.unwrap_or(true),
+                    process_id: r.process_id.unwrap_or(0),
+                })
+            })
+            .collect(),
     }
 }
 

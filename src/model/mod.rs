@@ -24,6 +24,9 @@ pub struct Site {
     pub equipment: Vec<Equipment>,
     pub points: Vec<Point>,
     pub gateway_device_instance: u32,
+    /// Structured View instance per site/location/equipment id (the site
+    /// itself under `VIEW_OF_SITE`), stable like point numbers.
+    pub views: HashMap<String, u32>,
     pub settings: Settings,
     index: HashMap<String, Entry>,
 }
@@ -40,6 +43,7 @@ pub struct Settings {
     pub sparql_update_role: Option<kinds::Role>,
     pub users: Vec<crate::config::UserCfg>,
     pub secrets_file: Option<std::path::PathBuf>,
+    pub bacnet: BacnetSettings,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +51,48 @@ enum Entry {
     Location(usize),
     Equipment(usize),
     Point(usize),
+}
+
+/// `[bacnet]`, validated (addresses parsed, defaults filled in).
+#[derive(Debug, Clone)]
+pub struct BacnetSettings {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddrV4,
+    pub broadcast: std::net::Ipv4Addr,
+    /// BBMD to register with as a foreign device, and the registration TTL (s).
+    pub bbmd: Option<(std::net::SocketAddrV4, u16)>,
+    /// Secrets-file credential holding the DeviceCommunicationControl password.
+    pub dcc_credential: Option<String>,
+    pub recipients: Vec<AlarmRecipient>,
+}
+
+impl Default for BacnetSettings {
+    fn default() -> Self {
+        BacnetSettings {
+            enabled: true,
+            listen: std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 47808),
+            broadcast: std::net::Ipv4Addr::BROADCAST,
+            bbmd: None,
+            dcc_credential: None,
+            recipients: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipientTarget {
+    Address(std::net::SocketAddrV4),
+    Device(u32),
+}
+
+/// One entry of the notification classes' recipient lists.
+#[derive(Debug, Clone)]
+pub struct AlarmRecipient {
+    pub target: RecipientTarget,
+    /// Empty: every notification class.
+    pub classes: Vec<u32>,
+    pub confirmed: bool,
+    pub process_id: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -79,6 +79,8 @@ pub enum ObjectType {
     AnalogInput,
     BinaryInput,
     BinaryOutput,
+    /// Not a point: the gateway's mirror of one node of the site tree.
+    StructuredView,
 }
 
 impl ObjectType {
@@ -88,6 +90,7 @@ impl ObjectType {
             ObjectType::AnalogInput => "analog-input",
             ObjectType::BinaryInput => "binary-input",
             ObjectType::BinaryOutput => "binary-output",
+            ObjectType::StructuredView => "structured-view",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -95,6 +98,7 @@ impl ObjectType {
             ObjectType::AnalogInput,
             ObjectType::BinaryInput,
             ObjectType::BinaryOutput,
+            ObjectType::StructuredView,
         ]
         .into_iter()
         .find(|t| t.bacnet_name() == s)

@@ -75,6 +75,8 @@ pub enum WriteError {
     NotWritable(String),
     #[error("priority level {0} is outside 1..=17")]
     BadLevel(u8),
+    #[error("point `{0}` is an output: command it through its priority array")]
+    Commandable(String),
     #[error("point `{id}` takes a {expected:?} value")]
     WrongType { id: String, expected: ValueKind },
 }
@@ -231,6 +233,33 @@ impl PointEngine {
             let _ = self.bus.send(change);
         }
         Ok(effective)
+    }
+
+    /// An operator's manual value for an input (`None` hands the point back
+    /// to its driver, which has not reported yet in this build). The value
+    /// is flagged `Overridden` everywhere it is served.
+    pub fn override_input(&self, id: &str, value: Option<Value>) -> Result<Value, WriteError> {
+        let point = self
+            .index_of(id)
+            .ok_or_else(|| WriteError::UnknownPoint(id.into()))?;
+        let kind = self.kinds[point];
+        if self.read()[point].priority.is_some() {
+            return Err(WriteError::Commandable(id.into()));
+        }
+        match value {
+            Some(v) => {
+                let v = coerce(v, kind).ok_or_else(|| WriteError::WrongType {
+                    id: id.into(),
+                    expected: kind,
+                })?;
+                self.report(point, v, Quality::Overridden);
+                Ok(v)
+            }
+            None => {
+                self.report(point, Value::Null, Quality::Initial);
+                Ok(Value::Null)
+            }
+        }
     }
 
     /// The priority array of a writable point.

@@ -198,7 +198,8 @@ def gateway(vgw_bin, tmp_path_factory):
     addr = f"127.0.0.1:{port}"
     base = f"http://{addr}"
     stdout_path, stderr_path = work / "stdout.log", work / "stderr.log"
-    cmd = [str(vgw_bin), "demo", "--data-dir", str(data_dir), "--http", addr]
+    # BACnet has its own gateway in test_bacnet.py; this one stays off UDP.
+    cmd = [str(vgw_bin), "demo", "--data-dir", str(data_dir), "--http", addr, "--bacnet", "off"]
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
             cmd,
