@@ -1,6 +1,7 @@
 //! Subcommands: run, demo, check, export, user, sim.
 
 mod bench;
+mod bench_bacnet;
 mod gen_site;
 pub mod serve;
 mod user;
@@ -87,6 +88,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Model build time, memory, canned topology queries and topology API latency on a site file.
     Model(bench::BenchModelArgs),
+    /// ReadProperty load on any BACnet/IP device: throughput and latency with N requests in flight.
+    BacnetRp(bench_bacnet::BenchBacnetArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +129,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::User(cmd) => user::run(cmd),
         Command::Sim(SimCommand::GenSite(args)) => gen_site::run(&args),
         Command::Bench(BenchCommand::Model(args)) => bench::run(&args),
+        Command::Bench(BenchCommand::BacnetRp(args)) => bench_bacnet::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
