@@ -483,3 +483,41 @@ fn a_large_file_full_of_mistakes_reports_every_one() {
         "the last camera's time_source is the file's last line"
     );
 }
+
+#[test]
+fn bacnet_addresses_must_be_ipv4_addr_port() {
+    let text = format!("{BASE}[bacnet]\nlisten = \"localhost:47808\"\n");
+    assert_one(
+        &text,
+        "bacnet.listen",
+        "localhost",
+        "not an IPv4 `ADDR:PORT`",
+    );
+    let text = format!("{BASE}[bacnet]\nbroadcast = \"10.0.0.255:47808\"\n");
+    assert_one(
+        &text,
+        "bacnet.broadcast",
+        "10.0.0.255",
+        "not an IPv4 address",
+    );
+}
+
+#[test]
+fn alarm_recipients_need_one_target_and_an_existing_class() {
+    let text = format!(
+        "{BASE}[bacnet]\n[[bacnet.alarm_recipient]]\naddress = \"10.0.0.5:47808\"\ndevice = 7\n"
+    );
+    assert_one(
+        &text,
+        "bacnet.alarm_recipient[0]",
+        "[[bacnet.alarm_recipient]]",
+        "exactly one of",
+    );
+    let text = format!("{BASE}[bacnet]\n[[bacnet.alarm_recipient]]\ndevice = 7\nclasses = [3]\n");
+    assert_one(
+        &text,
+        "bacnet.alarm_recipient[0].classes",
+        "classes",
+        "notification class 3 does not exist",
+    );
+}

@@ -397,6 +397,14 @@ def _error(coro):
     return body
 
 
+def describe(e) -> str:
+    """An error/reject/abort as text; CreateObject errors nest their code."""
+    inner = getattr(e, "errorType", None)
+    if inner is not None:
+        return f"{inner.errorClass}: {inner.errorCode}"
+    return str(e)
+
+
 def test_errors_for_read_only_and_unknown_objects(gw):
     door = bacnet_object(gw, DOOR)
     cases = {
@@ -410,3 +418,66 @@ def test_errors_for_read_only_and_unknown_objects(gw):
     assert "write-access-denied" in str(got["rename"])
     assert "unknown-object" in str(got["unknown object"])
     assert "unknown-property" in str(got["unknown property"])
+
+
+def test_who_has_finds_an_object_by_name(gw):
+    name = gw.point(DOOR)["bacnet"]["object_name"]
+
+    async def body(app):
+        return await app.who_has(object_name=name, address=gw.bacnet)
+
+    ihaves = run(gw, body)
+    assert ihaves and str(ihaves[0].objectIdentifier) == gw.point(DOOR)["bacnet"]["object"]
+    assert str(ihaves[0].deviceIdentifier) == f"device,{DEVICE}"
+
+
+def test_write_property_multiple_commands_the_relay_at_a_priority(gw):
+    from bacpypes3.apdu import WritePropertyMultipleRequest
+    from bacpypes3.basetypes import PropertyValue, WriteAccessSpecification
+    from bacpypes3.primitivedata import Enumerated
+
+    relay = bacnet_object(gw, RELAY)
+
+    async def body(app):
+        req = WritePropertyMultipleRequest(listOfWriteAccessSpecs=[
+            WriteAccessSpecification(objectIdentifier=relay, listOfProperties=[
+                PropertyValue(propertyIdentifier="presentValue", value=Enumerated(1), priority=10)
+            ])
+        ])
+        req.pduDestination = gw.bacnet
+        await app.request(req)
+
+    run(gw, body)
+    p = gw.point(RELAY)
+    assert p["active_level"] == 10 and p["value"] is True
+    gw.post(f"/api/points/{RELAY}/command", {"level": 10, "value": None})
+    assert gw.point(RELAY)["active_level"] == 17
+
+
+def test_configuration_objects_and_device_management_are_refused(gw):
+    from bacpypes3.apdu import CreateObjectRequest, DeviceCommunicationControlRequest
+    from bacpypes3.apdu import CreateObjectRequestObjectSpecifier
+
+    def dcc(app):
+        req = DeviceCommunicationControlRequest(enableDisable="disableInitiation")
+        req.pduDestination = gw.bacnet
+        return app.request(req)
+
+    def create(app):
+        req = CreateObjectRequest(objectSpecifier=CreateObjectRequestObjectSpecifier(objectType="analog-value"))
+        req.pduDestination = gw.bacnet
+        return app.request(req)
+
+    got = {
+        # no [bacnet] dcc_credential: DCC is refused, never silently obeyed
+        "dcc": run(gw, _error(dcc)),
+        # objects come from the site file only
+        "create": run(gw, _error(create)),
+        # recipients come from [[bacnet.alarm_recipient]]; an edit would not survive a restart
+        "nc write": run(gw, _error(lambda app: app.write_property(
+            gw.bacnet, oid("notification-class,1"), "priority", [1, 1, 1]))),
+    }
+    for name, e in got.items():
+        assert e is not None, f"{name} was accepted"
+        text = describe(e)
+        assert "service-request-denied" in text or "write-access-denied" in text, (name, text)

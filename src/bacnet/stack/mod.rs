@@ -380,6 +380,29 @@ fn database(
     Ok((db, points))
 }
 
+/// Which network mutations reach the objects at all. Point objects decide
+/// their own writes (`guarded`); the Device, notification classes and views
+/// are defined by the site file and would lose any edit at restart, so
+/// writes, list edits and object creation/deletion are refused up front
+/// (SERVICE_REQUEST_DENIED). Subscriptions pass.
+fn mutation_allowed(ctx: &bacnet_server::mutation::MutationAuthorizationContext) -> bool {
+    use bacnet_server::mutation::MutationTarget as T;
+    let is_point = |o: &ObjectIdentifier| {
+        matches!(
+            o.object_type(),
+            ObjectType::ANALOG_INPUT | ObjectType::BINARY_INPUT | ObjectType::BINARY_OUTPUT
+        )
+    };
+    match &ctx.target {
+        T::SubscribeCov(_) | T::SubscribeCovProperty(_) | T::SubscribeCovPropertyMultiple(_) => {
+            true
+        }
+        T::WriteProperty(w) => is_point(&w.object_identifier),
+        T::WritePropertyMultiple(w) => is_point(&w.reference.object_identifier),
+        _ => false,
+    }
+}
+
 impl Stack {
     /// Builds the database and starts serving; sends one I-Am broadcast.
     pub async fn start(
@@ -426,6 +449,7 @@ impl Stack {
                 max_objects: 1 << 20,
                 ..GetEventInformationBudget::default()
             })
+            .policy(bacnet_server::FnPolicy::new().mutation(mutation_allowed))
             .request_admission_policy(RequestAdmissionPolicy {
                 max_confirmed_in_flight: 256,
                 max_confirmed_in_flight_per_peer: 128,
