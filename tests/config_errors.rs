@@ -521,3 +521,28 @@ fn alarm_recipients_need_one_target_and_an_existing_class() {
         "notification class 3 does not exist",
     );
 }
+
+#[test]
+fn history_settings_only_on_historised_points() {
+    let text = format!("{BASE}[[point]]\nid = \"cam-1.last-frame-age\"\nhis_interval_s = 60\n");
+    assert_one(
+        &text,
+        "point[0].his_interval_s",
+        "his_interval_s",
+        "keeps no history",
+    );
+    let text = format!("{BASE}[[point]]\nid = \"cam-1.online\"\nhis_retention_days = 0\n");
+    assert_one(
+        &text,
+        "point[0].his_retention_days",
+        "his_retention_days",
+        "at least 1 day",
+    );
+    let text = format!("{BASE}[history]\nretention_days = 0\n");
+    assert_one(
+        &text,
+        "history.retention_days",
+        "retention_days",
+        "at least 1 day",
+    );
+}

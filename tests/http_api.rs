@@ -14,6 +14,8 @@ struct Opts {
     update_role: Option<Role>,
     timeout_ms: u64,
     max_results: usize,
+    /// A point recorded every second instead of on change.
+    interval_point: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -23,6 +25,7 @@ impl Default for Opts {
             update_role: None,
             timeout_ms: 10_000,
             max_results: 100_000,
+            interval_point: None,
         }
     }
 }
@@ -34,6 +37,10 @@ async fn start(dir: &Path, o: Opts) -> String {
     site.settings.sparql_update_role = o.update_role;
     site.settings.sparql_timeout_ms = o.timeout_ms;
     site.settings.sparql_max_results = o.max_results;
+    if let Some(id) = o.interval_point {
+        let p = site.points.iter_mut().find(|p| p.id == id).unwrap();
+        p.his_interval_s = Some(1);
+    }
     let mut app = App::build(site, Some(dir)).unwrap();
     app.add_memory_user("viewer", "viewer-pw", Role::Viewer);
     app.add_memory_user("op", "op-pw", Role::Operator);
@@ -796,4 +803,89 @@ async fn commands_are_recorded_in_point_history() {
     let (s, _) = get_json(&base, "/api/points/nope/history").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(dir.path().join("history.sqlite").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_points_are_sampled_and_inputs_can_be_overridden() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(
+        dir.path(),
+        Opts {
+            anonymous_read: true,
+            interval_point: Some("ups-1.load"),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let c = client();
+    let op = login(&base, "op", "op-pw").await;
+    let post = |path: &str, body: serde_json::Value| {
+        c.post(format!("{base}{path}"))
+            .bearer_auth(&op)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/api/points/ups-1.load/override",
+        serde_json::json!({ "value": 42.5 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["value"].as_f64(), v["quality"].as_str()),
+        (Some(42.5), Some("overridden"))
+    );
+
+    // One change, but a sample every second: the interval recorder wrote them.
+    let mut samples = Vec::new();
+    for _ in 0..100 {
+        let (_, v) = get_json(&base, "/api/points/ups-1.load/history?start=0").await;
+        samples = v["samples"].as_array().unwrap().clone();
+        if samples.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(samples.len() >= 3, "{samples:?}");
+    assert!(samples
+        .iter()
+        .skip(1)
+        .all(|s| s["value"] == 42.5 && s["quality"] == "overridden"));
+
+    // Outputs are commanded, not overridden; values must fit the point.
+    let r = post(
+        "/api/points/nvr-1.alarm-out-1/override",
+        serde_json::json!({ "value": true }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post(
+        "/api/points/nvr-1.alarm-in-1/override",
+        serde_json::json!({ "value": 3 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(
+        "/api/points/nvr-1.alarm-in-1/override",
+        serde_json::json!({ "value": "on" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Releasing hands the point back: no value, initial quality.
+    let r = post(
+        "/api/points/ups-1.load/override",
+        serde_json::json!({ "value": null }),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["value"].clone(), v["quality"].as_str()),
+        (Value::Null, Some("initial"))
+    );
 }

@@ -54,6 +54,7 @@ pub fn keys_of_table(tables: &[&str]) -> &'static [&'static str] {
         ["http"] => fields_of::<HttpSection>(),
         ["sparql"] => fields_of::<SparqlSection>(),
         ["bacnet"] => fields_of::<BacnetSection>(),
+        ["history"] => fields_of::<HistorySection>(),
         ["bacnet", "alarm_recipient"] => fields_of::<AlarmRecipientCfg>(),
         ["building"] => fields_of::<BuildingCfg>(),
         ["floor"] => fields_of::<FloorCfg>(),

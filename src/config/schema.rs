@@ -16,6 +16,8 @@ pub struct SiteFile {
     #[serde(default)]
     pub bacnet: BacnetSection,
     #[serde(default)]
+    pub history: HistorySection,
+    #[serde(default)]
     pub building: Vec<BuildingCfg>,
     #[serde(default)]
     pub floor: Vec<FloorCfg>,
@@ -300,6 +302,18 @@ pub struct PointOverrideCfg {
     pub name: Option<String>,
     /// Pin the BACnet instance number of this point's object.
     pub bacnet_instance: Option<u32>,
+    /// Record the value every N seconds instead of on every change.
+    pub his_interval_s: Option<u32>,
+    /// Keep this point's history N days (default `[history] retention_days`).
+    pub his_retention_days: Option<u32>,
+}
+
+/// Point history defaults (`docs/config.md`).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct HistorySection {
+    /// Days of history kept per point unless the point says otherwise
+    /// (default 400: a year plus the same weeks of the year before).
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

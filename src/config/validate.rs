@@ -204,6 +204,12 @@ fn check_site(cx: &mut Ctx<'_>, f: &SiteFile) {
         }
     }
     check_bacnet(cx, &f.bacnet);
+    if f.history.retention_days == Some(0) {
+        cx.err(
+            &KeyPath::root().key("history").key("retention_days"),
+            "retention must be at least 1 day",
+        );
+    }
     let http = KeyPath::root().key("http");
     if f.http.tls_cert.is_some() != f.http.tls_key.is_some() {
         cx.err(&http, "TLS needs both `tls_cert` and `tls_key`");

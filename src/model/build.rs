@@ -424,6 +424,8 @@ fn instantiate_points(
                     object_type: tpl.object_type(),
                     instance: 0,
                     limits,
+                    his_interval_s: None,
+                    his_retention_days: f.history.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
                 });
             }
         }
@@ -457,6 +459,37 @@ fn instantiate_points(
         };
         if let Some(n) = &o.name {
             points[pi].name = n.clone();
+        }
+        if o.his_interval_s.is_some() || o.his_retention_days.is_some() {
+            if !points[pi].template.his {
+                errors.push(loaded.error(
+                    &path.key(if o.his_interval_s.is_some() {
+                        "his_interval_s"
+                    } else {
+                        "his_retention_days"
+                    }),
+                    format!(
+                        "point `{}` keeps no history (see the `his` column in model.md)",
+                        o.id
+                    ),
+                ));
+            }
+            if o.his_interval_s == Some(0) {
+                errors.push(loaded.error(
+                    &path.key("his_interval_s"),
+                    "the interval must be at least 1 s",
+                ));
+            }
+            if o.his_retention_days == Some(0) {
+                errors.push(loaded.error(
+                    &path.key("his_retention_days"),
+                    "retention must be at least 1 day",
+                ));
+            }
+            points[pi].his_interval_s = o.his_interval_s;
+        }
+        if let Some(days) = o.his_retention_days {
+            points[pi].his_retention_days = days;
         }
         if let Some(n) = o.bacnet_instance {
             let ty = points[pi].object_type;
@@ -502,6 +535,9 @@ fn instantiate_points(
     }
     (points, errors)
 }
+
+/// Days of point history kept when neither the point nor `[history]` says.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 
 fn settings(loaded: &Loaded) -> Settings {
     let f = &loaded.file;

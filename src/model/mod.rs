@@ -159,6 +159,10 @@ pub struct Point {
     pub instance: u32,
     /// Alarm limits (low, high) for analog points with an operating range.
     pub limits: Option<(f64, f64)>,
+    /// History: a sample every N seconds (`None`: on every change).
+    pub his_interval_s: Option<u32>,
+    /// History kept this many days.
+    pub his_retention_days: u32,
 }
 
 impl Point {

@@ -35,6 +35,8 @@ enum Msg {
     Sample(String, Sample),
     /// Reply once everything queued before has been committed.
     Flush(SyncSender<()>),
+    /// Retention: delete each point's samples older than its cutoff (ms).
+    Prune(Vec<(String, i64)>),
 }
 
 pub struct History {
@@ -196,11 +198,11 @@ impl History {
         rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
     }
 
-    /// Deletes samples older than `before_ms`; returns how many.
-    pub fn prune(&self, before_ms: i64) -> Result<usize, String> {
-        let c = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        c.execute("DELETE FROM samples WHERE ts < ?1", [before_ms])
-            .map_err(|e| e.to_string())
+    /// Queues retention: each point's samples older than its cutoff (ms)
+    /// are deleted by the writer. Never blocks; false if the queue is full
+    /// (the next round catches up).
+    pub fn prune(&self, cutoffs: Vec<(String, i64)>) -> bool {
+        self.tx.try_send(Msg::Prune(cutoffs)).is_ok()
     }
 }
 
@@ -208,34 +210,67 @@ fn write_loop(mut c: Connection, rx: Receiver<Msg>) {
     let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     let mut batch: Vec<(String, Sample)> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
-    loop {
-        let msg = rx.recv_timeout(FLUSH_EVERY);
-        let closed = matches!(msg, Err(RecvTimeoutError::Disconnected));
-        match msg {
-            Ok(Msg::Sample(p, s)) => batch.push((p, s)),
-            Ok(Msg::Flush(done)) => waiting.push(done),
-            Err(_) => {}
-        }
-        // Drain what is already queued, up to a batch.
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Sample(p, s)) => batch.push((p, s)),
-                Ok(Msg::Flush(done)) => waiting.push(done),
-                Err(_) => break,
-            }
-        }
+    let write = |c: &mut Connection,
+                 ids: &mut std::collections::HashMap<String, i64>,
+                 batch: &mut Vec<(String, Sample)>| {
         if !batch.is_empty() {
-            if let Err(e) = commit(&mut c, &mut ids, &batch) {
+            if let Err(e) = commit(c, ids, batch) {
                 tracing::error!("history: writing {} samples failed: {e}", batch.len());
             }
             batch.clear();
         }
+    };
+    loop {
+        let first = rx.recv_timeout(FLUSH_EVERY);
+        let closed = matches!(first, Err(RecvTimeoutError::Disconnected));
+        // This message, then what is already queued, up to a batch.
+        let mut next = first.ok();
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Sample(p, s) => batch.push((p, s)),
+                Msg::Flush(done) => waiting.push(done),
+                // Samples queued before a prune are written first, so
+                // retention sees them.
+                Msg::Prune(cutoffs) => {
+                    write(&mut c, &mut ids, &mut batch);
+                    prune(&mut c, &cutoffs);
+                }
+            }
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        write(&mut c, &mut ids, &mut batch);
         for w in waiting.drain(..) {
             let _ = w.send(());
         }
         if closed {
             return;
         }
+    }
+}
+
+/// One transaction for all points, on the writer thread, so retention
+/// never competes with inserts for the write lock.
+fn prune(c: &mut Connection, cutoffs: &[(String, i64)]) {
+    let run = |c: &mut Connection| -> rusqlite::Result<usize> {
+        let tx = c.transaction()?;
+        let mut n = 0;
+        {
+            let mut del = tx.prepare_cached(
+                "DELETE FROM samples WHERE point = (SELECT id FROM points WHERE name = ?1) AND ts < ?2",
+            )?;
+            for (name, before) in cutoffs {
+                n += del.execute(params![name, before])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    };
+    match run(c) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("history retention: deleted {n} samples"),
+        Err(e) => tracing::error!("history retention failed: {e}"),
     }
 }
 
@@ -323,16 +358,18 @@ mod tests {
     }
 
     #[test]
-    fn prune_drops_only_older_samples() {
+    fn retention_drops_only_that_points_older_samples() {
         let dir = tempfile::tempdir().unwrap();
         let h = History::open(dir.path()).unwrap();
         for i in 0..10 {
             h.record("p", s(i, i as f64));
+            h.record("q", s(i, i as f64));
         }
+        assert!(h.prune(vec![("p".into(), 4)]));
         assert!(h.flush(Duration::from_secs(10)));
-        assert_eq!(h.prune(4).unwrap(), 4);
         let left = h.read("p", 0, i64::MAX, 100, false).unwrap();
         assert_eq!(left.first().unwrap().ts_ms, 4);
         assert_eq!(left.len(), 6);
+        assert_eq!(h.read("q", 0, i64::MAX, 100, false).unwrap().len(), 10);
     }
 }
