@@ -22,6 +22,8 @@ pub struct App {
     pub auth: Auth,
     /// Live values and priority arrays of every point.
     pub points: crate::points::PointEngine,
+    /// Event state and acknowledgement of every alarm point.
+    pub alarms: crate::points::alarms::Alarms,
     /// Point history (only with a data dir).
     pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
@@ -41,6 +43,7 @@ impl App {
             .collect();
         let auth = Auth::from_settings(&site.settings);
         let points = crate::points::PointEngine::new(&site);
+        let alarms = crate::points::alarms::Alarms::new(&site);
         let history = match data_dir {
             Some(d) => Some(
                 crate::points::history::History::open(d)
@@ -55,6 +58,7 @@ impl App {
             haystack_index,
             auth,
             points,
+            alarms,
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
@@ -71,14 +75,37 @@ impl App {
     }
 
     /// Starts the background work of a running gateway: timed commands
-    /// lapse on a 1 s tick, and point changes are recorded as history.
+    /// lapse on a 1 s tick, alarms follow point changes (and their time
+    /// delays the tick), and point changes are recorded as history.
     pub fn spawn_background(self: &std::sync::Arc<Self>) {
         let app = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                app.points.expire_writes(std::time::Instant::now());
+                let now = std::time::Instant::now();
+                app.points.expire_writes(now);
+                for t in app.alarms.tick(now) {
+                    app.log_transition(&t);
+                }
+            }
+        });
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut rx = app.points.subscribe();
+            loop {
+                let changed: Vec<usize> = match app.points.next_change(&mut rx).await {
+                    Some(c) => vec![c.point],
+                    None if rx.is_closed() => return,
+                    None => (0..app.site.points.len()).collect(),
+                };
+                for p in changed {
+                    let Some(s) = app.points.get(p) else { continue };
+                    let now = std::time::Instant::now();
+                    if let Some(t) = app.alarms.evaluate(p, s.value, s.quality, now) {
+                        app.log_transition(&t);
+                    }
+                }
             }
         });
         if self.history.is_some() {
@@ -90,6 +117,11 @@ impl App {
                 }
             });
         }
+    }
+
+    fn log_transition(&self, t: &crate::points::alarms::Transition) {
+        let id = self.site.points.get(t.point).map_or("?", |p| p.id.as_str());
+        tracing::info!(point = %id, from = ?t.from, to = ?t.to, "alarm transition");
     }
 
     pub fn haystack_entity(&self, id: &str) -> Option<&HEntity> {

@@ -889,3 +889,79 @@ async fn interval_points_are_sampled_and_inputs_can_be_overridden() {
         (Value::Null, Some("initial"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_is_listed_acknowledged_once_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = open_gateway(dir.path()).await;
+    let c = client();
+    let op = login(&base, "op", "op-pw").await;
+    let door = "nvr-1.alarm-in-2";
+    let set = |v: serde_json::Value| {
+        c.post(format!("{base}/api/points/{door}/override"))
+            .bearer_auth(&op)
+            .json(&serde_json::json!({ "value": v }))
+            .send()
+    };
+    let listed = |v: &Value| {
+        v["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == door)
+            .cloned()
+    };
+    // Alarm evaluation follows the change bus: poll (bounded) for it.
+    async fn until(base: &str, f: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            let (_, v) = get_json(base, "/api/alarms").await;
+            if f(&v) {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("alarm list never got there");
+    }
+    assert_eq!(
+        set(serde_json::json!(false)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    until(&base, |v| listed(v).is_none()).await;
+    set(serde_json::json!(true)).await.unwrap();
+    let v = until(&base, |v| {
+        listed(v).is_some_and(|a| a["state"] == "offnormal")
+    })
+    .await;
+    let a = listed(&v).unwrap();
+    assert_eq!(
+        (a["acked"].as_bool(), a["class"].as_u64()),
+        (Some(false), Some(1))
+    );
+
+    let ack = format!("{base}/api/alarms/{door}/ack");
+    let r = c.post(&ack).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "acknowledging needs an operator"
+    );
+    let r = c.post(&ack).bearer_auth(&op).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(
+        (a["acked"].as_bool(), a["acked_by"].as_str()),
+        (Some(true), Some("api:op"))
+    );
+    let r = c.post(&ack).bearer_auth(&op).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT, "already acknowledged");
+    let r = c
+        .post(format!("{base}/api/alarms/cam-001.motion/ack"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "motion has no alarm");
+
+    set(serde_json::json!(false)).await.unwrap();
+    until(&base, |v| listed(v).is_none()).await;
+}

@@ -79,8 +79,16 @@ pub async fn start(
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
+    let ack_app = app.clone();
+    let ack: stack::AckSink = Arc::new(move |point| {
+        // The BMS acknowledged; the gateway's list follows (a second
+        // acknowledgement of the same transition is no news).
+        if ack_app.alarms.acknowledge(point, "bacnet").is_ok() {
+            tracing::info!(point = %ack_app.site.points[point].id, "alarm acknowledged over BACnet");
+        }
+    });
     let stack = Arc::new(
-        Stack::start(&plan, opts, &initial, sink)
+        Stack::start(&plan, opts, &initial, stack::Sinks { write: sink, ack })
             .await
             .map_err(|e| anyhow::anyhow!(e))?,
     );

@@ -54,25 +54,7 @@ impl Kind {
     }
 }
 
-/// Notification class of security alarms (alarm inputs, tamper, video loss).
-pub const NC_SECURITY: u32 = 1;
-/// Notification class of equipment status (online, recording, power, time).
-pub const NC_EQUIPMENT: u32 = 2;
-
-/// Intrinsic reporting of one point.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Alarm {
-    /// CHANGE_OF_STATE: off-normal while the value equals `alarm_value`.
-    ChangeOfState { alarm_value: bool, class: u32 },
-    /// OUT_OF_RANGE with limits, deadband and a time delay (seconds).
-    OutOfRange {
-        low: f64,
-        high: f64,
-        deadband: f64,
-        time_delay_s: u32,
-        class: u32,
-    },
-}
+pub use crate::points::alarms::{Definition as Alarm, NC_EQUIPMENT, NC_SECURITY};
 
 /// Structured View node types (BACnetNodeType) used for the site tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +270,7 @@ pub fn plan(site: &Site, haystack: &[HEntity]) -> Plan {
         o.writable = p.template.writable;
         o.units = (p.template.kind == ValueKind::Number).then(|| units_code(p.template.unit));
         o.states = (p.template.kind == ValueKind::Bool).then(|| state_texts(p));
-        o.alarm = alarm_of(p);
+        o.alarm = crate::points::alarms::definition(p);
         o.brick_class = Some(match p.template.class {
             Class::Brick(c) => format!("brick:{c}"),
             Class::Vgw(c) => format!("vgw:{c}"),
@@ -349,41 +331,6 @@ fn state_texts(p: &Point) -> [&'static str; 2] {
         "on-battery" => ["on mains", "on battery"],
         _ if p.template.markers.contains(&"alarm") => ["normal", "alarm"],
         _ => ["inactive", "active"],
-    }
-}
-
-/// Which points report alarms, to which class. Status points (online,
-/// recording) alarm when they go false; alarm points when they go true;
-/// motion and relays do not alarm (motion is far too frequent for an
-/// alarm console). Analog points with an operating range alarm outside it.
-fn alarm_of(p: &Point) -> Option<Alarm> {
-    let t = p.template;
-    match t.kind {
-        ValueKind::Bool if t.writable => None,
-        ValueKind::Bool => match t.key {
-            "online" | "recording-ok" => Some(Alarm::ChangeOfState {
-                alarm_value: false,
-                class: NC_EQUIPMENT,
-            }),
-            "alarm-in" | "tamper" | "video-loss" => Some(Alarm::ChangeOfState {
-                alarm_value: true,
-                class: NC_SECURITY,
-            }),
-            _ if t.markers.contains(&"alarm") => Some(Alarm::ChangeOfState {
-                alarm_value: true,
-                class: NC_EQUIPMENT,
-            }),
-            _ => None,
-        },
-        ValueKind::Number => p.limits.map(|(low, high)| Alarm::OutOfRange {
-            low,
-            high,
-            // 2 % of the range, so a value hovering at a limit does not
-            // flap between alarm and normal.
-            deadband: ((high - low) * 0.02).abs(),
-            time_delay_s: 10,
-            class: NC_EQUIPMENT,
-        }),
     }
 }
 

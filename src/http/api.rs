@@ -702,3 +702,60 @@ pub async fn bacnet_points_csv(
         crate::bacnet::ede::plain_csv(&bacnet_plan(&app)),
     ))
 }
+
+/// One alarm as the API shows it.
+fn alarm_json(app: &AppState, point: usize, a: &crate::points::alarms::AlarmState) -> Value {
+    let p = &app.site.points[point];
+    let since = a
+        .since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "equipment": p.equip,
+        "state": a.state,
+        "since": since,
+        "acked": a.acked,
+        "acked_by": a.acked_by,
+        "class": app.alarms.definition(point).map(|d| d.class()),
+        "value": app.points.get(point).map(|s| s.value),
+    })
+}
+
+/// GET /api/alarms: every alarm point that is not normal or not acknowledged.
+pub async fn alarms_active(State(app): State<AppState>, caller: Caller) -> ApiResult {
+    require(&app, &caller)?;
+    let list: Vec<Value> = app
+        .alarms
+        .active()
+        .iter()
+        .map(|(i, a)| alarm_json(&app, *i, a))
+        .collect();
+    Ok(Json(json!({ "count": list.len(), "alarms": list })))
+}
+
+/// POST /api/alarms/{id}/ack: acknowledges the point's latest transition.
+pub async fn alarm_ack(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller
+        .require(&app, Role::Operator)
+        .map_err(HttpError::as_json)?;
+    let point = app
+        .points
+        .index_of(&id)
+        .ok_or_else(|| HttpError::json(StatusCode::NOT_FOUND, format!("no point `{id}`")))?;
+    let who = format!("api:{}", caller_name(&caller));
+    let a = app.alarms.acknowledge(point, &who).map_err(|e| {
+        let status = match e {
+            crate::points::alarms::AckError::NoAlarm(_) => StatusCode::NOT_FOUND,
+            crate::points::alarms::AckError::NothingToAck(_) => StatusCode::CONFLICT,
+        };
+        HttpError::json(status, e.to_string())
+    })?;
+    tracing::info!(point = %id, user = %who, "alarm acknowledged");
+    Ok(Json(alarm_json(&app, point, &a)))
+}

@@ -33,6 +33,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/points/{id}", get(api::point_one))
         .route("/api/points/{id}/command", post(api::point_command))
         .route("/api/points/{id}/override", post(api::point_override))
+        .route("/api/alarms", get(api::alarms_active))
+        .route("/api/alarms/{id}/ack", post(api::alarm_ack))
         .route("/api/bacnet/ede.csv", get(api::bacnet_ede))
         .route("/api/bacnet/state-texts.csv", get(api::bacnet_state_texts))
         .route("/api/bacnet/points.csv", get(api::bacnet_points_csv))

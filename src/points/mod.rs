@@ -8,6 +8,7 @@
 //! that falls more than `BUS_CAPACITY` changes behind is told how many it
 //! missed (counted in `dropped_changes`) and resynchronises from `snapshot`.
 
+pub mod alarms;
 pub mod history;
 pub mod priority;
 pub mod recorder;

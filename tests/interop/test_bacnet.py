@@ -381,6 +381,10 @@ def test_door_alarm_is_notified_acknowledged_and_listed(gw):
     assert str(mine[0].eventState) == "offnormal"
     # acknowledgedTransitions bit 0 (to-offnormal) is now set
     assert mine[0].acknowledgedTransitions[0] == 1
+    # The gateway's own alarm list agrees: off-normal, acknowledged by the BMS.
+    listed = [a for a in gw.get("/api/alarms").json()["alarms"] if a["id"] == DOOR]
+    assert listed and listed[0]["state"] == "offnormal", listed
+    assert listed[0]["acked"] is True and listed[0]["acked_by"] == "bacnet", listed
     gw.post(f"/api/points/{DOOR}/override", {"value": None})
 
 

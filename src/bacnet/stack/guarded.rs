@@ -11,7 +11,7 @@
 //! fall back to the trait default and break COV or alarms, so re-check it
 //! when the pinned version changes.
 
-use super::WriteSink;
+use super::{AckSink, WriteSink};
 use bacnet_objects::command_source::CommandOrigin;
 use bacnet_objects::durable::DurableWrites;
 use bacnet_objects::event::{
@@ -37,6 +37,8 @@ pub struct Guarded {
     /// Only binary outputs take commands.
     pub writable: bool,
     pub sink: WriteSink,
+    /// Told when a BMS acknowledges this point's alarm.
+    pub ack: AckSink,
 }
 
 fn denied() -> Error {
@@ -181,15 +183,21 @@ impl BACnetObject for Guarded {
         state: EventState,
         ts: &BACnetTimeStamp,
     ) -> Result<(), Error> {
-        self.inner.acknowledge_alarm_correlated_internal(state, ts)
+        self.inner
+            .acknowledge_alarm_correlated_internal(state, ts)?;
+        (self.ack)(self.point);
+        Ok(())
     }
     fn acknowledge_alarm_correlated_detailed_internal(
         &mut self,
         state: EventState,
         ts: &BACnetTimeStamp,
     ) -> Result<Option<EventStateChange>, Error> {
-        self.inner
-            .acknowledge_alarm_correlated_detailed_internal(state, ts)
+        let r = self
+            .inner
+            .acknowledge_alarm_correlated_detailed_internal(state, ts)?;
+        (self.ack)(self.point);
+        Ok(r)
     }
     fn enrollment_summary_capability_internal(&self) -> Option<EnrollmentSummaryCapability> {
         self.inner.enrollment_summary_capability_internal()

@@ -43,6 +43,9 @@ use std::sync::Arc;
 /// relinquishes) from `who`; an `Err` answers WRITE_ACCESS_DENIED.
 pub type WriteSink = Arc<dyn Fn(usize, u8, Option<bool>, &str) -> Result<(), String> + Send + Sync>;
 
+/// Told that a BMS acknowledged the alarm of point `index`.
+pub type AckSink = Arc<dyn Fn(usize) + Send + Sync>;
+
 /// How the server is reached and where its alarms go.
 pub struct Options {
     pub listen: SocketAddrV4,
@@ -50,6 +53,13 @@ pub struct Options {
     pub bbmd: Option<(SocketAddrV4, u16)>,
     pub dcc_password: Option<String>,
     pub recipients: Vec<AlarmRecipient>,
+}
+
+/// Where BACnet writes and acknowledgements go.
+#[derive(Clone)]
+pub struct Sinks {
+    pub write: WriteSink,
+    pub ack: AckSink,
 }
 
 /// Initial state of one point, so the server starts with the engine's view.
@@ -128,7 +138,7 @@ fn profile(o: &Planned) -> ObjectProfile {
 fn point_object(
     o: &Planned,
     init: &Initial,
-    sink: &WriteSink,
+    sinks: &Sinks,
 ) -> Result<Box<dyn BACnetObject>, Error> {
     let point = o.point.unwrap_or_default();
     let mut inner: Box<dyn BACnetObject> = match o.kind {
@@ -256,7 +266,8 @@ fn point_object(
         inner,
         point,
         writable: o.writable,
-        sink: sink.clone(),
+        sink: sinks.write.clone(),
+        ack: sinks.ack.clone(),
     }))
 }
 
@@ -337,7 +348,7 @@ fn database(
     identity: &DeviceIdentity,
     initial: &[Initial],
     recipients: &[AlarmRecipient],
-    sink: &WriteSink,
+    sinks: &Sinks,
 ) -> Result<(ObjectDatabase, PointObjects), Error> {
     let mut objects: Vec<Box<dyn BACnetObject>> = Vec::with_capacity(plan.objects.len());
     let mut points = HashMap::new();
@@ -355,7 +366,7 @@ fn database(
                     value: Value::Null,
                     quality: Quality::Initial,
                 });
-                objects.push(point_object(o, init, sink)?);
+                objects.push(point_object(o, init, sinks)?);
                 points.insert(p, (o.kind, id));
             }
         }
@@ -409,7 +420,7 @@ impl Stack {
         plan: &Plan,
         opts: Options,
         initial: &[Initial],
-        sink: WriteSink,
+        sinks: Sinks,
     ) -> Result<Stack, String> {
         let d = plan.device();
         let identity = DeviceIdentity::new(d.instance, 0)
@@ -419,7 +430,7 @@ impl Stack {
                     .with_segmentation(Segmentation::BOTH)
             })
             .map_err(|e| format!("BACnet device identity: {e}"))?;
-        let (db, points) = database(plan, &identity, initial, &opts.recipients, &sink)
+        let (db, points) = database(plan, &identity, initial, &opts.recipients, &sinks)
             .map_err(|e| format!("BACnet object database: {e}"))?;
         // On loopback the limited broadcast never arrives: use the loopback
         // network's broadcast address, which peers on 127.0.0.1 send to.
