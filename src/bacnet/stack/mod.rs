@@ -589,3 +589,79 @@ impl Stack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo's plan served on an ephemeral loopback port.
+    async fn demo_stack() -> (crate::model::Site, Plan, Stack) {
+        let site = crate::model::load_site(std::path::Path::new("config/demo.toml"), None).unwrap();
+        let (_, haystack) = crate::graph::GraphStore::build(&site, None).unwrap();
+        let plan = super::super::plan::plan(&site, &haystack);
+        let opts = Options {
+            listen: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            broadcast: Ipv4Addr::BROADCAST,
+            bbmd: None,
+            dcc_password: None,
+            recipients: Vec::new(),
+        };
+        let sinks = Sinks {
+            write: Arc::new(|_, _, _, _| Ok(())),
+            ack: Arc::new(|_| {}),
+        };
+        let stack = Stack::start(&plan, opts, &[], sinks).await.unwrap();
+        (site, plan, stack)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_device_shows_communication_failure_and_recovers() {
+        let (site, _plan, stack) = demo_stack().await;
+        let point = site
+            .points
+            .iter()
+            .position(|p| p.id == "nvr-1.online")
+            .unwrap();
+        let (_, id) = stack.points[&point];
+        let read = |p: P| {
+            let server = &stack.server;
+            async move { server.read_local(&id, p, None).await.unwrap() }
+        };
+        // Starts flagged: no driver has reported.
+        assert_eq!(
+            read(P::RELIABILITY).await,
+            PropertyValue::Enumerated(Reliability::UNRELIABLE_OTHER.to_raw())
+        );
+        stack
+            .put(point, Value::Bool(true), Quality::Ok)
+            .await
+            .unwrap();
+        assert_eq!(read(P::PRESENT_VALUE).await, PropertyValue::Enumerated(1));
+        assert_eq!(
+            read(P::RELIABILITY).await,
+            PropertyValue::Enumerated(Reliability::NO_FAULT_DETECTED.to_raw())
+        );
+        stack
+            .put(point, Value::Bool(true), Quality::Fault)
+            .await
+            .unwrap();
+        assert_eq!(
+            read(P::RELIABILITY).await,
+            PropertyValue::Enumerated(Reliability::COMMUNICATION_FAILURE.to_raw())
+        );
+        // Status_Flags: in-alarm, fault, overridden, out-of-service.
+        match read(P::STATUS_FLAGS).await {
+            PropertyValue::BitString { data, .. } => assert_eq!(data[0] & 0x40, 0x40, "fault flag"),
+            other => panic!("{other:?}"),
+        }
+        stack
+            .put(point, Value::Bool(true), Quality::Ok)
+            .await
+            .unwrap();
+        assert_eq!(
+            read(P::RELIABILITY).await,
+            PropertyValue::Enumerated(Reliability::NO_FAULT_DETECTED.to_raw())
+        );
+        stack.stop().await;
+    }
+}
