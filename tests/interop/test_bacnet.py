@@ -388,6 +388,25 @@ def test_door_alarm_is_notified_acknowledged_and_listed(gw):
     gw.post(f"/api/points/{DOOR}/override", {"value": None})
 
 
+def test_equipment_status_alarms_arrive_unconfirmed(gw):
+    online = "nvr-2.online"
+    obj = bacnet_object(gw, online)
+
+    async def body(app):
+        r = await asyncio.to_thread(gw.post, f"/api/points/{online}/override", {"value": False})
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            kind, ev = await asyncio.wait_for(app.events.get(), deadline - time.monotonic())
+            if ev.eventObjectIdentifier == obj and str(ev.toState) == "offnormal":
+                return kind, ev
+
+    kind, ev = run(gw, body, port=gw.client_port)
+    assert kind == "unconfirmed"  # class 2 goes to this recipient unconfirmed
+    assert int(ev.notificationClass) == 2 and int(ev.processIdentifier) == 8
+    gw.post(f"/api/points/{online}/override", {"value": None})
+
+
 # ---------------------------------------------------------------- errors
 
 

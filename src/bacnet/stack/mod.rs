@@ -442,6 +442,9 @@ impl Stack {
         let mut b = BACnetServer::bip_builder()
             .interface(*opts.listen.ip())
             .port(opts.listen.port())
+            // A specific address binds that address (the stack then listens
+            // for broadcasts beside it); 0.0.0.0 binds every interface.
+            .share_port_by_address(!opts.listen.ip().is_unspecified())
             .broadcast_address(broadcast)
             .device(identity)
             .database(db)
