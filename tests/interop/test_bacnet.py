@@ -44,6 +44,7 @@ DEVICE = 599
 RELAY = "nvr-1.alarm-out-1"
 DOOR = "nvr-1.alarm-in-1"
 TIMEOUT = 10.0
+DCC_PASSWORD = "dcc-secret"
 
 
 def free_udp_port() -> int:
@@ -87,6 +88,7 @@ def gw(vgw_bin, tmp_path_factory):
     bacnet_port = free_udp_port()
     site = (REPO_ROOT / "config/demo.toml").read_text() + f"""
 [bacnet]
+dcc_credential = "bms-dcc"
 [[bacnet.alarm_recipient]]
 address = "127.0.0.1:{client_port}"
 classes = [1]
@@ -109,7 +111,9 @@ process_id = 8
            str(work / "data"), "--http", http, "--bacnet", f"127.0.0.1:{bacnet_port}"]
     out, err = work / "stdout.log", work / "stderr.log"
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=o, stderr=e)
+        # The DCC password comes from the environment, as secrets may.
+        env = {**os.environ, "VGW_CRED_BMS_DCC_USERNAME": "bms", "VGW_CRED_BMS_DCC_PASSWORD": DCC_PASSWORD}
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=o, stderr=e, env=env)
     g = Gateway()
     g.url, g.proc, g.client_port = f"http://{http}", proc, client_port
     g.bacnet = Address(f"127.0.0.1:{bacnet_port}")
@@ -133,7 +137,9 @@ process_id = 8
         yield g
     finally:
         _stop(proc)
-        assert "panicked" not in _tail(err), _tail(err)
+        log = err.read_text(errors="replace") + out.read_text(errors="replace")
+        assert "panicked" not in log, _tail(err)
+        assert DCC_PASSWORD not in log, "a secret reached the log"
 
 
 class Client(Application):
@@ -148,6 +154,12 @@ class Client(Application):
 
     async def do_UnconfirmedEventNotificationRequest(self, apdu) -> None:
         await self.events.put(("unconfirmed", apdu))
+
+    async def do_UnconfirmedCOVNotificationRequest(self, apdu) -> None:
+        # Subscriptions made with raw requests (SubscribeCOVProperty) have
+        # no bacpypes3 context; record them, then let bacpypes3 have its go.
+        await self.events.put(("cov", apdu))
+        await super().do_UnconfirmedCOVNotificationRequest(apdu)
 
 
 def client(port: int) -> Client:
@@ -339,6 +351,45 @@ def test_subscribe_cov_notifies_after_a_point_changes(gw, confirmed):
     gw.post(f"/api/points/{pid}/override", {"value": None})
 
 
+def test_subscribe_cov_property_with_an_increment(gw):
+    from bacpypes3.apdu import SubscribeCOVPropertyRequest
+
+    pid = "ups-1.load"
+    obj = bacnet_object(gw, pid)
+
+    async def body(app):
+        req = SubscribeCOVPropertyRequest(
+            subscriberProcessIdentifier=21,
+            monitoredObjectIdentifier=obj,
+            issueConfirmedNotifications=False,
+            lifetime=120,
+            monitoredPropertyIdentifier="present-value",
+            covIncrement=5.0,
+        )
+        req.pduDestination = gw.bacnet
+        await app.request(req)
+        values = []
+
+        async def next_value():
+            while True:
+                kind, ev = await asyncio.wait_for(app.events.get(), TIMEOUT)
+                if kind == "cov" and ev.monitoredObjectIdentifier == obj:
+                    for pv in ev.listOfValues:
+                        if str(pv.propertyIdentifier) == "present-value":
+                            return pv.value.cast_out(bacpypes3.primitivedata.Real)
+
+        for v in (10.0, 12.0, 30.0):  # 12 is within the increment of 10: no notification
+            r = await asyncio.to_thread(gw.post, f"/api/points/{pid}/override", {"value": v})
+            assert r.status_code == 200, r.text
+        while 30.0 not in values:
+            values.append(await next_value())
+        return values
+
+    values = run(gw, body)
+    assert 12.0 not in values and values[-1] == 30.0, values
+    gw.post(f"/api/points/{pid}/override", {"value": None})
+
+
 # ---------------------------------------------------------------- alarms
 
 
@@ -482,7 +533,7 @@ def test_configuration_objects_and_device_management_are_refused(gw):
     from bacpypes3.apdu import CreateObjectRequestObjectSpecifier
 
     def dcc(app):
-        req = DeviceCommunicationControlRequest(enableDisable="disableInitiation")
+        req = DeviceCommunicationControlRequest(enableDisable="disableInitiation", password="wrong")
         req.pduDestination = gw.bacnet
         return app.request(req)
 
@@ -492,7 +543,7 @@ def test_configuration_objects_and_device_management_are_refused(gw):
         return app.request(req)
 
     got = {
-        # no [bacnet] dcc_credential: DCC is refused, never silently obeyed
+        # a wrong DCC password is refused, never silently obeyed
         "dcc": run(gw, _error(dcc)),
         # objects come from the site file only
         "create": run(gw, _error(create)),
@@ -503,4 +554,26 @@ def test_configuration_objects_and_device_management_are_refused(gw):
     for name, e in got.items():
         assert e is not None, f"{name} was accepted"
         text = describe(e)
-        assert "service-request-denied" in text or "write-access-denied" in text, (name, text)
+        assert any(c in text for c in ("service-request-denied", "write-access-denied",
+                                        "password-failure")), (name, text)
+
+
+def test_device_communication_control_with_the_configured_password(gw):
+    from bacpypes3.apdu import DeviceCommunicationControlRequest
+
+    async def body(app):
+        async def dcc(state):
+            req = DeviceCommunicationControlRequest(enableDisable=state, password=DCC_PASSWORD,
+                                                    timeDuration=1)
+            req.pduDestination = gw.bacnet
+            return await app.request(req)
+
+        off = await dcc("disableInitiation")
+        # Initiation is off, answering is not: reads still work.
+        pv = await app.read_property(gw.bacnet, oid(f"device,{DEVICE}"), "objectName")
+        on = await dcc("enable")
+        return off, pv, on
+
+    off, pv, on = run(gw, body)
+    assert isinstance(off, SimpleAckPDU) and isinstance(on, SimpleAckPDU)
+    assert str(pv) == "hq_gateway"
