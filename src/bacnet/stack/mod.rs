@@ -443,8 +443,10 @@ impl Stack {
             .interface(*opts.listen.ip())
             .port(opts.listen.port())
             // A specific address binds that address (the stack then listens
-            // for broadcasts beside it); 0.0.0.0 binds every interface.
-            .share_port_by_address(!opts.listen.ip().is_unspecified())
+            // for broadcasts beside it); 0.0.0.0 binds every interface. The
+            // stack binds by address only with a fixed port: port 0 (an
+            // ephemeral port, tests) binds every interface.
+            .share_port_by_address(!opts.listen.ip().is_unspecified() && opts.listen.port() != 0)
             .broadcast_address(broadcast)
             .device(identity)
             .database(db)
