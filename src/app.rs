@@ -24,6 +24,9 @@ pub struct App {
     pub points: crate::points::PointEngine,
     /// Event state and acknowledgement of every alarm point.
     pub alarms: crate::points::alarms::Alarms,
+    /// The BACnet device, once started (weak: stopping it must not wait
+    /// for the app).
+    pub bacnet: std::sync::OnceLock<std::sync::Weak<crate::bacnet::Stack>>,
     /// Point history (only with a data dir).
     pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
@@ -59,6 +62,7 @@ impl App {
             auth,
             points,
             alarms,
+            bacnet: std::sync::OnceLock::new(),
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),

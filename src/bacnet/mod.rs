@@ -92,6 +92,7 @@ pub async fn start(
             .await
             .map_err(|e| anyhow::anyhow!(e))?,
     );
+    let _ = app.bacnet.set(Arc::downgrade(&stack));
     let follower = stack.clone();
     let sync = tokio::spawn(async move {
         loop {

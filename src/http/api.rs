@@ -757,5 +757,11 @@ pub async fn alarm_ack(
         HttpError::json(status, e.to_string())
     })?;
     tracing::info!(point = %id, user = %who, "alarm acknowledged");
+    // The BMS sees it acknowledged too.
+    if let Some(stack) = app.bacnet.get().and_then(std::sync::Weak::upgrade) {
+        if let Err(e) = stack.acknowledge(point).await {
+            tracing::warn!(point = %id, "BACnet acknowledgement failed: {e}");
+        }
+    }
     Ok(Json(alarm_json(&app, point, &a)))
 }

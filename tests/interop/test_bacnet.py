@@ -439,6 +439,36 @@ def test_door_alarm_is_notified_acknowledged_and_listed(gw):
     gw.post(f"/api/points/{DOOR}/override", {"value": None})
 
 
+def test_an_alarm_acknowledged_in_the_gateway_shows_acknowledged_on_bacnet(gw):
+    pid = "nvr-1.alarm-in-2"
+    obj = bacnet_object(gw, pid)
+
+    async def summary_of(app):
+        info = GetEventInformationRequest()
+        info.pduDestination = gw.bacnet
+        ack = await app.request(info)
+        return [s for s in ack.listOfEventSummaries if s.objectIdentifier == obj]
+
+    async def body(app):
+        r = await asyncio.to_thread(gw.post, f"/api/points/{pid}/override", {"value": True})
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            _, ev = await asyncio.wait_for(app.events.get(), deadline - time.monotonic())
+            if ev.eventObjectIdentifier == obj and str(ev.toState) == "offnormal":
+                break
+        before = await summary_of(app)
+        r = await asyncio.to_thread(gw.post, f"/api/alarms/{pid}/ack", {})
+        assert r.status_code == 200, r.text
+        after = await summary_of(app)
+        return before, after
+
+    before, after = run(gw, body, port=gw.client_port)
+    assert before and before[0].acknowledgedTransitions[0] == 0
+    assert after and after[0].acknowledgedTransitions[0] == 1
+    gw.post(f"/api/points/{pid}/override", {"value": None})
+
+
 def test_equipment_status_alarms_arrive_unconfirmed(gw):
     online = "nvr-2.online"
     obj = bacnet_object(gw, online)

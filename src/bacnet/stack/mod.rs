@@ -588,6 +588,45 @@ impl Stack {
         Ok(())
     }
 
+    /// Acknowledges the point's latest transition in its BACnet object, as
+    /// an AcknowledgeAlarm would (Acked_Transitions; the stack sends no
+    /// acknowledgement notification for a local acknowledgement). Returns
+    /// false when the object has nothing to acknowledge.
+    pub async fn acknowledge(&self, point: usize) -> Result<bool, String> {
+        use bacnet_types::enums::EventState;
+        let Some(&(_, id)) = self.points.get(&point) else {
+            return Ok(false);
+        };
+        let mut db = self.server.database().write().await;
+        let Some(o) = db.get_mut(&id) else {
+            return Ok(false);
+        };
+        let state = match o.read_property(P::EVENT_STATE, None) {
+            Ok(PropertyValue::Enumerated(raw)) => EventState::from_raw(raw),
+            other => return Err(format!("event state: {other:?}")),
+        };
+        // Event_Time_Stamps: [to-offnormal, to-fault, to-normal]
+        let index = if state == EventState::NORMAL {
+            3
+        } else if state == EventState::FAULT {
+            2
+        } else {
+            1
+        };
+        let stamp = match o.read_property(P::EVENT_TIME_STAMPS, Some(index)) {
+            Ok(PropertyValue::ApplicationData(bytes)) => {
+                bacnet_encoding::primitives::decode_timestamp_choice(&bytes, 0)
+                    .map_err(|e| e.to_string())?
+                    .0
+            }
+            other => return Err(format!("event time stamp: {other:?}")),
+        };
+        Ok(
+            o.acknowledge_alarm_correlated_detailed_internal(state, &stamp)
+                .is_ok(),
+        )
+    }
+
     pub async fn stop(mut self) {
         if let Err(e) = self.server.stop().await {
             tracing::warn!("BACnet server stop: {e}");
