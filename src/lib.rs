@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod graph;
+pub mod haystack;
 pub mod http;
 pub mod model;
 pub mod points;
