@@ -22,6 +22,8 @@ pub struct App {
     pub auth: Auth,
     /// Live values and priority arrays of every point.
     pub points: crate::points::PointEngine,
+    /// The Haystack API's entity index and login handshakes.
+    pub hs: crate::haystack::Haystack,
     /// Event state and acknowledgement of every alarm point.
     pub alarms: crate::points::alarms::Alarms,
     /// The BACnet device, once started (weak: stopping it must not wait
@@ -45,6 +47,7 @@ impl App {
             .map(|(i, h)| (h.id.clone(), i))
             .collect();
         let auth = Auth::from_settings(&site.settings);
+        let hs = crate::haystack::Haystack::build(&site.id, &haystack);
         let points = crate::points::PointEngine::new(&site);
         let alarms = crate::points::alarms::Alarms::new(&site);
         let history = match data_dir {
@@ -61,6 +64,7 @@ impl App {
             haystack_index,
             auth,
             points,
+            hs,
             alarms,
             bacnet: std::sync::OnceLock::new(),
             history,

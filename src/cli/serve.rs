@@ -114,7 +114,10 @@ fn start(
             banner,
             "  SPARQL:        {url}/sparql   (model as Turtle: {url}/sparql/graph)"
         );
-        let _ = writeln!(banner, "  Haystack:      not in this build yet");
+        let _ = writeln!(
+            banner,
+            "  Haystack:      {url}/haystack   (SCRAM login; about, ops, formats, read, nav, close)"
+        );
         match &bacnet {
             Some(b) => {
                 let _ = writeln!(

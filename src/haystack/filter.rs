@@ -95,6 +95,13 @@ impl Index {
         self.by_id.get(id).map(|i| &self.dicts[*i])
     }
 
+    /// Entities whose `tag` refers to `id`, in index order.
+    pub fn referrers(&self, tag: &str, id: &str) -> &[usize] {
+        self.by_ref
+            .get(&(tag.to_string(), id.to_string()))
+            .map_or(&[], |v| v)
+    }
+
     pub fn position(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
     }

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod api;
+pub mod haystack;
 pub mod sparql;
 
 use crate::app::App;
@@ -39,6 +40,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/bacnet/state-texts.csv", get(api::bacnet_state_texts))
         .route("/api/bacnet/points.csv", get(api::bacnet_points_csv))
         .route("/api/points/{id}/history", get(api::point_history))
+        .route("/haystack/{op}", axum::routing::any(haystack::op))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))

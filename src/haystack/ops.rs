@@ -1,0 +1,205 @@
+//! Haystack ops on the gateway: each takes the request grid and answers a
+//! grid, or an `OpError` that becomes an error grid.
+
+use super::filter::FilterError;
+use super::wire::{self, Dict, Grid, Value};
+use crate::app::App;
+use std::time::{Duration, Instant};
+
+/// Rows a `read` by filter returns when the request gives no limit.
+pub const DEFAULT_LIMIT: usize = 10_000;
+/// A filter evaluation gives up after this long.
+pub const FILTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    Bad(String),
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+}
+
+/// The ops this server implements: name, summary, and whether GET may
+/// call it (no side effects).
+pub const OPS: &[(&str, &str, bool)] = &[
+    ("about", "Summary information for server", true),
+    ("ops", "Operations supported by this server", true),
+    (
+        "formats",
+        "Grid data formats supported by this server",
+        true,
+    ),
+    (
+        "filetypes",
+        "Grid data formats supported by this server (Haystack 4 name)",
+        true,
+    ),
+    ("read", "Read entity records by filter or by id", true),
+    ("nav", "Navigate site, spaces, equipment and points", true),
+    ("close", "Close the session: revoke the bearer token", false),
+];
+
+pub fn op_allows_get(op: &str) -> Option<bool> {
+    OPS.iter()
+        .find(|(n, _, _)| *n == op)
+        .map(|(_, _, get)| *get)
+}
+
+fn row(pairs: Vec<(&str, Value)>) -> Dict {
+    let mut d = Dict::new();
+    for (k, v) in pairs {
+        d.insert(k.to_string(), v);
+    }
+    d
+}
+
+fn now_value(app: &App) -> Value {
+    let tz = crate::graph::project::haystack_tz(&app.site.timezone);
+    let utc = chrono::Utc::now();
+    libhaystack::timezone::make_date_time_with_tz(&utc.fixed_offset(), &tz)
+        .map(|dt| Value::make_datetime(libhaystack::val::DateTime::from(dt)))
+        .unwrap_or_else(|_| Value::make_datetime(libhaystack::val::DateTime::from(utc)))
+}
+
+pub fn about(app: &App, user: Option<&str>) -> Grid {
+    let mut pairs = vec![
+        ("haystackVersion", Value::make_str("4.0")),
+        (
+            "tz",
+            Value::make_str(&crate::graph::project::haystack_tz(&app.site.timezone)),
+        ),
+        ("serverName", Value::make_str(&app.site.name)),
+        ("serverTime", now_value(app)),
+        ("productName", Value::make_str("vgw")),
+        ("productUri", Value::make_uri("https://w3id.org/vgw")),
+        ("productVersion", Value::make_str(env!("CARGO_PKG_VERSION"))),
+        ("vendorName", Value::make_str("vgw")),
+        ("vendorUri", Value::make_uri("https://w3id.org/vgw")),
+        ("moduleName", Value::make_str("vgw")),
+        ("moduleVersion", Value::make_str(env!("CARGO_PKG_VERSION"))),
+    ];
+    if let Some(u) = user {
+        pairs.push(("whoami", Value::make_str(u)));
+    }
+    let r = row(pairs);
+    wire::grid_of_dicts(None, vec![r])
+}
+
+pub fn ops() -> Grid {
+    let rows = OPS
+        .iter()
+        .map(|(n, s, _)| {
+            row(vec![
+                ("name", Value::make_str(n)),
+                ("summary", Value::make_str(s)),
+            ])
+        })
+        .collect();
+    wire::grid(None, &["name", "summary"], rows)
+}
+
+pub fn formats() -> Grid {
+    let rows = ["text/zinc", "application/json"]
+        .iter()
+        .map(|m| {
+            row(vec![
+                ("mime", Value::make_str(m)),
+                ("receive", Value::Marker),
+                ("send", Value::Marker),
+            ])
+        })
+        .collect();
+    wire::grid(None, &["mime", "receive", "send"], rows)
+}
+
+/// `read`: by `filter` (+ `limit`), or by one `id` per row, in request
+/// order, with an all-empty row for an unknown id.
+pub fn read(app: &App, req: &Grid) -> Result<Grid, OpError> {
+    let ix = &app.hs.index;
+    let first = req.rows.first();
+    if req.columns.iter().any(|c| c.name == "id") {
+        let rows: Vec<Dict> = req
+            .rows
+            .iter()
+            .map(|r| {
+                r.get("id")
+                    .and_then(wire::ref_id)
+                    .and_then(|id| ix.get(&id).cloned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut g = wire::grid_of_dicts(None, rows);
+        if g.columns.iter().all(|c| c.name != "id") {
+            g = wire::grid(None, &["id"], g.rows);
+        }
+        return Ok(g);
+    }
+    let filter = first
+        .and_then(|r| r.get("filter"))
+        .and_then(wire::text)
+        .ok_or_else(|| OpError::Bad("read needs a `filter` or `id` column".into()))?;
+    let limit = first
+        .and_then(|r| r.get("limit"))
+        .and_then(wire::number_of)
+        .filter(|n| *n >= 1.0)
+        .map_or(DEFAULT_LIMIT, |n| n as usize);
+    let f = super::filter::parse(&filter)?;
+    let hits = ix.query(&f, limit, Instant::now() + FILTER_TIMEOUT)?;
+    let rows = hits.iter().map(|i| ix.dicts[*i].clone()).collect();
+    Ok(wire::grid_of_dicts(None, rows))
+}
+
+/// `nav`: site → buildings → floors → rooms → equipment → points. Rows
+/// with children carry `navId`.
+pub fn nav(app: &App, req: &Grid) -> Result<Grid, OpError> {
+    let ix = &app.hs.index;
+    let nav_id = req
+        .rows
+        .first()
+        .and_then(|r| r.get("navId"))
+        .and_then(wire::ref_id);
+    let site_ref = format!("{}.{}", app.site.id, crate::graph::project::SITE_ENTITY_ID);
+    let children: Vec<usize> = match nav_id {
+        None => ix.position(&site_ref).into_iter().collect(),
+        Some(id) => {
+            let Some(d) = ix.get(&id) else {
+                return Err(OpError::Bad(format!("unknown navId `{id}`")));
+            };
+            let has = |t: &str| d.get(t).is_some_and(|v| v.is_marker());
+            let mut out: Vec<usize> = Vec::new();
+            if has("site") {
+                out.extend(ix.referrers("siteRef", &id).iter().filter(|i| {
+                    let c = &ix.dicts[**i];
+                    c.contains_key("space") && !c.contains_key("spaceRef")
+                }));
+            } else if has("space") {
+                out.extend(ix.referrers("spaceRef", &id).iter().filter(|i| {
+                    let c = &ix.dicts[**i];
+                    c.contains_key("space")
+                        || (c.contains_key("equip") && !c.contains_key("equipRef"))
+                }));
+            } else if has("equip") {
+                out.extend(ix.referrers("equipRef", &id).iter().filter(|i| {
+                    let c = &ix.dicts[**i];
+                    c.contains_key("equip") || c.contains_key("point")
+                }));
+            }
+            out
+        }
+    };
+    let rows = children
+        .iter()
+        .map(|i| {
+            let mut d = ix.dicts[*i].clone();
+            if !d.contains_key("point") {
+                if let Some(id) = d.get("id").cloned() {
+                    if let Some(r) = wire::ref_id(&id) {
+                        d.insert("navId".into(), Value::make_str(&r));
+                    }
+                }
+            }
+            d
+        })
+        .collect();
+    Ok(wire::grid_of_dicts(None, rows))
+}

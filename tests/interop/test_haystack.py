@@ -1,0 +1,183 @@
+"""The Haystack 4 API driven by phable (PyPI) and checked with hszinc (PyPI),
+two clients nobody on this project wrote, against `vgw demo` (login
+demo/demo, operator), over both Zinc and JSON."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import requests
+
+phable = pytest.importorskip("phable")
+hszinc = pytest.importorskip("hszinc")
+from phable import AuthError, CallError, Grid, UnknownRecError, open_haystack_client  # noqa: E402
+
+FORMATS = ["json", "zinc"]
+
+
+def hs(gateway) -> str:
+    return f"{gateway}/haystack"
+
+
+def client(gateway, ct):
+    return open_haystack_client(hs(gateway), "demo", "demo", content_type=ct)
+
+
+def nvr1_points(gateway) -> set[str]:
+    e = requests.get(f"{gateway}/api/equipment/nvr-1", timeout=10).json()
+    return {f"hq.{p['id']}" for p in e["points"]}
+
+
+def ref(v) -> str:
+    return v.val if hasattr(v, "val") else str(v)
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_scram_login_about_and_close(gateway, ct):
+    with client(gateway, ct) as c:
+        about = c.about()
+        token = c._auth_token
+        assert about["productName"] == "vgw"
+        assert about["haystackVersion"] == "4.0"
+        assert about["whoami"] == "demo"
+        assert about["serverName"] == "Harbour Tower"
+    # The context manager closed the session: the token is revoked.
+    r = requests.post(f"{hs(gateway)}/about", headers={"Authorization": f"BEARER authToken={token}"},
+                      timeout=10)
+    assert r.status_code == 401
+
+
+def test_a_wrong_password_is_refused(gateway):
+    with pytest.raises(AuthError):
+        with open_haystack_client(hs(gateway), "demo", "not-the-password"):
+            pass
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_read_by_filter_path_and_ids(gateway, ct):
+    with client(gateway, ct) as c:
+        g = c.read_all("point and equipRef==@hq.nvr-1")
+        assert {ref(r["id"]) for r in g.rows} == nvr1_points(gateway)
+        assert all("point" in r for r in g.rows)
+        limited = c.read_all("point", limit=3)
+        assert len(limited.rows) == 3
+        # A path: points whose equipment is an NVR.
+        via = c.read_all("point and equipRef->nvr")
+        assert via.rows and all(ref(r["equipRef"]).startswith("hq.nvr-") for r in via.rows)
+        # By ids, in request order.
+        rows = c.read_by_ids(["hq.ups-1", "hq.nvr-1"]).rows
+        assert [ref(r["id"]) for r in rows] == ["hq.ups-1", "hq.nvr-1"]
+        with pytest.raises(UnknownRecError):
+            c.read_by_ids(["hq.nvr-1", "hq.no-such-thing"])
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_a_bad_filter_is_an_error_grid(gateway, ct):
+    with client(gateway, ct) as c:
+        with pytest.raises(CallError) as e:
+            c.read_all("point and")
+        meta = e.value.help_msg.meta
+        assert "err" in meta and "invalid filter" in meta["dis"]
+        assert "errTrace" not in meta
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_nav_walks_site_to_point(gateway, ct):
+    with client(gateway, ct) as c:
+        def children(nav_id):
+            return c.call("nav", Grid.to_grid({"navId": nav_id})).rows
+
+        buildings = children("hq.site")
+        assert buildings and all("space" in b for b in buildings)
+        floors = children(buildings[0]["navId"])
+        assert floors
+        # Down the tree until a level lists points.
+        level, seen = floors, []
+        for _ in range(6):
+            points = [r for r in level if "point" in r]
+            if points:
+                break
+            nxt = next(r for r in level if "navId" in r)
+            seen.append(nxt["navId"])
+            level = children(nxt["navId"])
+        assert points, f"no points below {seen}"
+        assert all("navId" not in p for p in points)
+
+
+def test_nav_root_is_the_site(gateway):
+    with client(gateway, "json") as c:
+        rows = c.call("nav", Grid.to_grid({})).rows
+        assert [r["navId"] for r in rows] == ["hq.site"]
+
+
+def test_hszinc_parses_every_ops_zinc(gateway):
+    with client(gateway, "zinc") as c:
+        token = c._auth_token
+        auth = {"Authorization": f"BEARER authToken={token}", "Accept": "text/zinc"}
+        bodies = {
+            "about": None, "ops": None, "formats": None,
+            "read": 'ver:"3.0"\nfilter,limit\n"point and equipRef==@hq.nvr-1",5\n',
+            "nav": 'ver:"3.0"\nnavId\n"hq.site"\n',
+            "read-bad": 'ver:"3.0"\nfilter\n"point and"\n',
+        }
+        for name, body in bodies.items():
+            op = name.split("-")[0]
+            if body is None:
+                r = requests.get(f"{hs(gateway)}/{op}", headers=auth, timeout=10)
+            else:
+                r = requests.post(f"{hs(gateway)}/{op}", data=body.encode(), timeout=10,
+                                  headers={**auth, "Content-Type": "text/zinc"})
+            assert r.status_code == 200, (name, r.status_code, r.text)
+            g = hszinc.parse(r.text, mode=hszinc.MODE_ZINC, single=True)
+            assert g is not None, name
+            if name == "read-bad":
+                assert "err" in g.metadata
+            elif name == "read":
+                assert len(g) == 5 and all(str(row["id"]).startswith("@hq.nvr-1.") or
+                                          getattr(row["id"], "name", "").startswith("hq.nvr-1.")
+                                          for row in g)
+
+
+def test_http_rules(gateway):
+    with client(gateway, "json") as c:
+        token = c._auth_token
+        auth = {"Authorization": f"BEARER authToken={token}"}
+        url = hs(gateway)
+        # side effects need POST
+        assert requests.get(f"{url}/close", headers=auth, timeout=10).status_code == 405
+        # a format we do not speak
+        assert requests.get(f"{url}/about", headers={**auth, "Accept": "text/html"},
+                            timeout=10).status_code == 406
+        # a body we cannot read
+        assert requests.post(f"{url}/read", data="filter\nsite", timeout=10,
+                             headers={**auth, "Content-Type": "text/csv"}).status_code == 415
+        assert requests.post(f"{url}/read", data="ver:\"3.0\"\nfilter\n@@@", timeout=10,
+                             headers={**auth, "Content-Type": "text/zinc"}).status_code == 400
+        assert requests.get(f"{url}/nope", headers=auth, timeout=10).status_code == 404
+        # GET args are a one-row request grid
+        r = requests.get(f"{url}/read", params={"filter": "site"},
+                         headers={**auth, "Accept": "application/json"}, timeout=10)
+        assert r.status_code == 200 and [x["id"]["val"] for x in r.json()["rows"]] == ["hq.site"]
+    # no login at all: the demo allows anonymous reads, but never side effects
+    assert requests.get(f"{url}/about", timeout=10).status_code == 200
+    assert requests.post(f"{url}/close", timeout=10).status_code == 401
+
+
+def test_haystack_entities_equal_the_haystack_triples_in_the_rdf_store(gateway):
+    """Same ids, same markers: the API and the store are one projection."""
+    q = """PREFIX ph: <https://project-haystack.org/def/ph/3.9.15#>
+           SELECT ?s ?tag WHERE { ?s ph:hasTag ?tag }"""
+    r = requests.post(gateway.sparql_url, data={"query": q},
+                      headers={"Accept": "application/sparql-results+json"}, timeout=60)
+    assert r.status_code == 200, r.text
+    store: dict[str, set[str]] = {}
+    for b in r.json()["results"]["bindings"]:
+        sid = "hq." + b["s"]["value"].removeprefix("urn:vgw:hq/")
+        store.setdefault(sid, set()).add(b["tag"]["value"].rsplit("#", 1)[1])
+    with client(gateway, "json") as c:
+        rows = c.read_all("id").rows
+    api = {ref(r["id"]): {k for k, v in r.items() if type(v).__name__ == "Marker"} for r in rows}
+    assert set(api) == set(store)
+    different = {i: (api[i] ^ store[i]) for i in api if api[i] != store[i]}
+    assert not different, list(different.items())[:5]
