@@ -116,7 +116,7 @@ fn start(
         );
         let _ = writeln!(
             banner,
-            "  Haystack:      {url}/haystack   (SCRAM login; about, ops, formats, read, nav, close)"
+            "  Haystack:      {url}/haystack   (SCRAM login; read, nav, pointWrite, hisRead)"
         );
         match &bacnet {
             Some(b) => {

@@ -7,6 +7,7 @@
 
 pub mod filter;
 pub mod ops;
+pub mod points;
 pub mod scram;
 pub mod wire;
 

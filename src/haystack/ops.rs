@@ -36,6 +36,12 @@ pub const OPS: &[(&str, &str, bool)] = &[
     ),
     ("read", "Read entity records by filter or by id", true),
     ("nav", "Navigate site, spaces, equipment and points", true),
+    (
+        "pointWrite",
+        "Write or read the priority array of a writable point",
+        false,
+    ),
+    ("hisRead", "Read the history of a point", true),
     ("close", "Close the session: revoke the bearer token", false),
 ];
 
@@ -55,10 +61,7 @@ fn row(pairs: Vec<(&str, Value)>) -> Dict {
 
 fn now_value(app: &App) -> Value {
     let tz = crate::graph::project::haystack_tz(&app.site.timezone);
-    let utc = chrono::Utc::now();
-    libhaystack::timezone::make_date_time_with_tz(&utc.fixed_offset(), &tz)
-        .map(|dt| Value::make_datetime(libhaystack::val::DateTime::from(dt)))
-        .unwrap_or_else(|_| Value::make_datetime(libhaystack::val::DateTime::from(utc)))
+    wire::date_time(chrono::Utc::now().timestamp_millis(), &tz)
 }
 
 pub fn about(app: &App, user: Option<&str>) -> Grid {

@@ -120,6 +120,21 @@ pub fn grid_of_dicts(meta: Option<Dict>, rows: Vec<Dict>) -> Grid {
     grid(meta, &refs, rows)
 }
 
+/// Seconds as a Number with unit `s`.
+pub fn seconds(s: f64) -> Value {
+    number(s, Some("s"))
+}
+
+/// A dateTime at `ms` since the epoch in the Haystack time zone `tz`
+/// (`Berlin`, `New_York`, `UTC`).
+pub fn date_time(ms: i64, tz: &str) -> Value {
+    let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    match libhaystack::timezone::make_date_time_with_tz(&utc.fixed_offset(), tz) {
+        Ok(dt) => Value::make_datetime(libhaystack::val::DateTime::from(dt)),
+        Err(_) => Value::make_datetime(libhaystack::val::DateTime::from(utc)),
+    }
+}
+
 /// An error grid: meta `err`, `dis`, and `errTrace` only when asked for.
 pub fn error_grid(dis: &str, trace: Option<&str>) -> Grid {
     let mut meta = Dict::new();

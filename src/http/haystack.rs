@@ -7,6 +7,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::haystack::scram::Reply;
 use crate::haystack::{ops, wire};
+use crate::model::kinds::Role;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -152,6 +153,20 @@ pub async fn op(
         "formats" | "filetypes" => Ok(ops::formats()),
         "read" => ops::read(&app, &request),
         "nav" => ops::nav(&app, &request),
+        "hisRead" => crate::haystack::points::his_read(&app, &request),
+        "pointWrite" => {
+            let writes = request
+                .rows
+                .first()
+                .is_some_and(|r| r.contains_key("level"));
+            match &who {
+                Who::User(p, _) if writes && p.role < Role::Operator => {
+                    return plain(StatusCode::FORBIDDEN, "writing a point needs an operator");
+                }
+                Who::User(p, _) => crate::haystack::points::point_write(&app, &request, &p.user),
+                Who::Anonymous => return unauthorized("log in first (HELLO, then SCRAM)"),
+            }
+        }
         "close" => {
             if let Who::User(_, token) = &who {
                 app.auth.revoke(token);

@@ -181,3 +181,65 @@ def test_haystack_entities_equal_the_haystack_triples_in_the_rdf_store(gateway):
     assert set(api) == set(store)
     different = {i: (api[i] ^ store[i]) for i in api if api[i] != store[i]}
     assert not different, list(different.items())[:5]
+
+
+RELAY = "hq.nvr-1.alarm-out-2"
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_point_write_lands_in_the_shared_priority_array(gateway, ct):
+    with client(gateway, ct) as c:
+        c.point_write(phable.Ref(RELAY), 8, True, "pytest")
+        array = c.point_write_array(phable.Ref(RELAY)).rows
+        assert [int(r["level"].val) for r in array] == list(range(1, 18))
+        eight = array[7]
+        assert eight["val"] is True and eight["who"] == "haystack:demo:pytest"
+        assert array[16]["val"] is False, "the relinquish default"
+        # The same array the HTTP API (and BACnet) serve.
+        p = requests.get(f"{gateway}/api/points/nvr-1.alarm-out-2", timeout=10).json()
+        assert p["active_level"] == 8 and p["value"] is True
+        c.point_write(phable.Ref(RELAY), 8)  # no val: relinquish
+        assert "val" not in c.point_write_array(phable.Ref(RELAY)).rows[7]
+        with pytest.raises(CallError):
+            c.point_write(phable.Ref("hq.nvr-1.online"), 8, True)  # an input
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_his_read_every_range_form(gateway, ct):
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    from phable import DateRange, DateTimeRange
+
+    with client(gateway, ct) as c:
+        for v in (True, False):
+            c.point_write(phable.Ref(RELAY), 9, v, "his")
+        c.point_write(phable.Ref(RELAY), 9)
+        berlin = ZoneInfo("Europe/Berlin")
+        today = datetime.datetime.now(berlin).date()
+        start = datetime.datetime.combine(today, datetime.time(), berlin)
+        forms = {
+            "today": "today",
+            "date": today,
+            "date range": DateRange(today - datetime.timedelta(days=1), today),
+            "dateTime range": DateTimeRange(start, start + datetime.timedelta(days=1)),
+            "lone dateTime": DateTimeRange(start),
+        }
+        for name, rng in forms.items():
+            # phable polls nothing: the recorder writes in the background.
+            for _ in range(50):
+                g = c.his_read_by_id(phable.Ref(RELAY), rng)
+                if len(g.rows) >= 2:
+                    break
+                import time
+                time.sleep(0.1)
+            vals = [r["val"] for r in g.rows]
+            assert True in vals and False in vals, (name, vals)
+            ts = [r["ts"] for r in g.rows]
+            assert ts == sorted(ts), name
+            assert all(t.tzinfo is not None for t in ts), name
+        # Yesterday ended before this run's writes.
+        assert not [r for r in c.his_read_by_id(phable.Ref(RELAY), "yesterday").rows
+                    if r["ts"].date() == today]
+        with pytest.raises(CallError):
+            c.his_read_by_id(phable.Ref("hq.cam-001.last-frame-age"), "today")  # not historised
