@@ -116,7 +116,7 @@ fn start(
         );
         let _ = writeln!(
             banner,
-            "  Haystack:      {url}/haystack   (SCRAM login; read, nav, pointWrite, hisRead)"
+            "  Haystack:      {url}/haystack   (SCRAM login; read, nav, watches, pointWrite, hisRead)"
         );
         match &bacnet {
             Some(b) => {

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod ops;
 pub mod points;
 pub mod scram;
+pub mod watch;
 pub mod wire;
 
 use crate::graph::HEntity;
@@ -19,6 +20,7 @@ pub struct Haystack {
     /// Every entity as a Haystack dict, indexed for filters.
     pub index: filter::Index,
     pub handshakes: scram::Handshakes,
+    pub watches: watch::Watches,
 }
 
 impl Haystack {
@@ -36,6 +38,7 @@ impl Haystack {
         Haystack {
             index: filter::Index::build(dicts),
             handshakes: scram::Handshakes::default(),
+            watches: watch::Watches::default(),
         }
     }
 }

@@ -42,6 +42,13 @@ pub const OPS: &[(&str, &str, bool)] = &[
         false,
     ),
     ("hisRead", "Read the history of a point", true),
+    ("watchSub", "Open or extend a watch on entities", false),
+    ("watchPoll", "Poll a watch for changed points", false),
+    (
+        "watchUnsub",
+        "Remove entities from a watch, or close it",
+        false,
+    ),
     ("close", "Close the session: revoke the bearer token", false),
 ];
 

@@ -154,6 +154,9 @@ pub async fn op(
         "read" => ops::read(&app, &request),
         "nav" => ops::nav(&app, &request),
         "hisRead" => crate::haystack::points::his_read(&app, &request),
+        "watchSub" => app.hs.watches.sub(&app, &request),
+        "watchPoll" => app.hs.watches.poll(&app, &request),
+        "watchUnsub" => app.hs.watches.unsub(&app, &request),
         "pointWrite" => {
             let writes = request
                 .rows

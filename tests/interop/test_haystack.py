@@ -186,6 +186,12 @@ def test_haystack_entities_equal_the_haystack_triples_in_the_rdf_store(gateway):
 RELAY = "hq.nvr-1.alarm-out-2"
 
 
+def meta_grid(meta: dict) -> Grid:
+    """A request grid with meta and no rows (phable's to_grid needs a row)."""
+    from phable.kinds import GridCol
+    return Grid(meta={"ver": "3.0", **meta}, cols=[GridCol("empty")], rows=[])
+
+
 @pytest.mark.parametrize("ct", FORMATS)
 def test_point_write_lands_in_the_shared_priority_array(gateway, ct):
     with client(gateway, ct) as c:
@@ -243,3 +249,32 @@ def test_his_read_every_range_form(gateway, ct):
                     if r["ts"].date() == today]
         with pytest.raises(CallError):
             c.his_read_by_id(phable.Ref("hq.cam-001.last-frame-age"), "today")  # not historised
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_watch_reports_a_point_after_it_changes(gateway, ct):
+    door = "nvr-2.alarm-in-1"
+    with client(gateway, ct) as c:
+        token = c._auth_token
+        sub = c.call("watchSub", Grid.to_grid(
+            [{"id": phable.Ref(f"hq.{door}")}, {"id": phable.Ref("hq.nvr-2")}],
+            {"watchDis": "pytest", "lease": phable.Number(30, "s")}))
+        watch_id = sub.meta["watchId"]
+        assert int(sub.meta["lease"].val) == 30
+        rows = {ref(r["id"]): r for r in sub.rows}
+        assert rows[f"hq.{door}"]["curStatus"] == "unknown"  # no driver yet
+        poll = lambda **m: c.call("watchPoll", meta_grid({"watchId": watch_id, **m})).rows  # noqa: E731
+        assert poll() == [], "nothing changed yet"
+        r = requests.post(f"{gateway}/api/points/{door}/override", json={"value": True},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        changed = poll()
+        assert [ref(x["id"]) for x in changed] == [f"hq.{door}"]
+        assert changed[0]["curVal"] is True and changed[0]["curStatus"] == "ok"
+        assert poll() == [], "reported once"
+        assert len(poll(refresh=phable.Marker())) == 2
+        c.call("watchUnsub", meta_grid({"watchId": watch_id, "close": phable.Marker()}))
+        with pytest.raises(CallError):
+            poll()
+        requests.post(f"{gateway}/api/points/{door}/override", json={"value": None},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
