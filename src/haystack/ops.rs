@@ -42,6 +42,17 @@ pub const OPS: &[(&str, &str, bool)] = &[
         false,
     ),
     ("hisRead", "Read the history of a point", true),
+    (
+        "defs",
+        "Defs of the tags used: the vgw lib in full, standard tags by reference",
+        true,
+    ),
+    ("libs", "The libs those defs come from", true),
+    (
+        "invokeAction",
+        "Run an action on an entity (relays: pulse)",
+        false,
+    ),
     ("watchSub", "Open or extend a watch on entities", false),
     ("watchPoll", "Poll a watch for changed points", false),
     (
@@ -212,4 +223,114 @@ pub fn nav(app: &App, req: &Grid) -> Result<Grid, OpError> {
         })
         .collect();
     Ok(wire::grid_of_dicts(None, rows))
+}
+
+/// Standard libs the model's tags come from, then the vgw lib.
+const LIBS: &[(&str, &str)] = &[
+    ("ph", "3.9.15"),
+    ("phScience", "3.9.15"),
+    ("phIoT", "3.9.15"),
+    ("phIct", "3.9.15"),
+];
+
+/// `defs`: every def of the vgw lib (from `haystack/vgw.trio`), and for
+/// each standard tag the model uses, a def naming its lib.
+pub fn defs(req: &Grid) -> Result<Grid, OpError> {
+    let mut rows = wire::trio_dicts(crate::graph::haystack_lib::VGW_TRIO)
+        .map_err(|e| OpError::Bad(format!("vgw lib: {e}")))?;
+    for d in rows.iter_mut() {
+        d.insert("lib".into(), wire::symbol("lib:vgw"));
+    }
+    for line in crate::graph::haystack_lib::STANDARD_TAGS_TSV
+        .lines()
+        .skip(1)
+    {
+        let mut cols = line.split('\t');
+        let (Some(tag), Some(lib)) = (cols.next(), cols.next()) else {
+            continue;
+        };
+        rows.push(row(vec![
+            ("def", wire::symbol(tag)),
+            ("lib", wire::symbol(&format!("lib:{lib}"))),
+        ]));
+    }
+    // Optional `filter` on the defs themselves (e.g. `lib==^lib:vgw`).
+    if let Some(f) = req
+        .rows
+        .first()
+        .and_then(|r| r.get("filter"))
+        .and_then(wire::text)
+    {
+        let f = super::filter::parse(&f)?;
+        let ix = super::filter::Index::build(rows);
+        let hits = ix.query(&f, usize::MAX, Instant::now() + FILTER_TIMEOUT)?;
+        rows = hits.iter().map(|i| ix.dicts[*i].clone()).collect();
+    }
+    Ok(wire::grid_of_dicts(None, rows))
+}
+
+/// `libs`: the standard libs by version, and the vgw lib.
+pub fn libs() -> Grid {
+    let mut rows: Vec<Dict> = LIBS
+        .iter()
+        .map(|(n, v)| {
+            row(vec![
+                ("def", wire::symbol(&format!("lib:{n}"))),
+                ("version", Value::make_str(v)),
+                (
+                    "baseUri",
+                    Value::make_uri(&format!("https://project-haystack.org/def/{n}/")),
+                ),
+            ])
+        })
+        .collect();
+    rows.push(row(vec![
+        ("def", wire::symbol("lib:vgw")),
+        ("version", Value::make_str("0.1.0")),
+        ("baseUri", Value::make_uri("https://w3id.org/vgw/haystack/")),
+    ]));
+    wire::grid(None, &["def", "version", "baseUri"], rows)
+}
+
+/// `invokeAction`: `pulse` on a relay writes it on at level 8 for
+/// `duration` (default 1 s), after which the write lapses by itself.
+pub fn invoke_action(app: &App, req: &Grid, user: &str) -> Result<Grid, OpError> {
+    let meta = req.meta.as_ref();
+    let id = meta
+        .and_then(|m| m.get("id"))
+        .and_then(wire::ref_id)
+        .ok_or_else(|| OpError::Bad("invokeAction needs `id` in the grid meta".into()))?;
+    let action = meta
+        .and_then(|m| m.get("action"))
+        .and_then(wire::text)
+        .ok_or_else(|| OpError::Bad("invokeAction needs `action` in the grid meta".into()))?;
+    let model_id = id.strip_prefix(&format!("{}.", app.site.id)).unwrap_or(&id);
+    let point = app
+        .site
+        .point(model_id)
+        .ok_or_else(|| OpError::Bad(format!("`@{id}` has no actions")))?;
+    match action.as_str() {
+        "pulse" if point.template.writable => {
+            let secs = req
+                .rows
+                .first()
+                .and_then(|r| r.get("duration"))
+                .and_then(wire::number_of)
+                .filter(|s| *s > 0.0 && *s <= 3600.0)
+                .unwrap_or(1.0);
+            app.points
+                .command(
+                    model_id,
+                    8,
+                    Some(crate::points::Value::Bool(true)),
+                    &format!("haystack:{user}:pulse"),
+                    Some(Duration::from_secs_f64(secs)),
+                )
+                .map_err(|e| OpError::Bad(e.to_string()))?;
+            Ok(wire::grid_of_dicts(None, Vec::new()))
+        }
+        other => Err(OpError::Bad(format!(
+            "`@{id}` has no action `{other}` (relays have `pulse`)"
+        ))),
+    }
 }

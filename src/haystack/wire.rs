@@ -253,6 +253,15 @@ pub fn grid_of_query(pairs: &[(String, String)]) -> Grid {
     grid_of_dicts(None, vec![row])
 }
 
+/// The records of a Trio file (the vgw lib's defs).
+pub fn trio_dicts(text: &str) -> Result<Vec<Dict>, String> {
+    libhaystack::encoding::trio::decode::TrioReader::dicts_from_str(text).map_err(|e| e.to_string())
+}
+
+pub fn symbol(s: &str) -> Value {
+    Value::make_symbol(s)
+}
+
 /// Text of a Str cell, or the Zinc of anything else.
 pub fn text(v: &Value) -> Option<String> {
     match v {

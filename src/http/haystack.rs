@@ -154,6 +154,15 @@ pub async fn op(
         "read" => ops::read(&app, &request),
         "nav" => ops::nav(&app, &request),
         "hisRead" => crate::haystack::points::his_read(&app, &request),
+        "defs" => ops::defs(&request),
+        "libs" => Ok(ops::libs()),
+        "invokeAction" => match &who {
+            Who::User(p, _) if p.role < Role::Operator => {
+                return plain(StatusCode::FORBIDDEN, "actions need an operator");
+            }
+            Who::User(p, _) => ops::invoke_action(&app, &request, &p.user),
+            Who::Anonymous => return unauthorized("log in first (HELLO, then SCRAM)"),
+        },
         "watchSub" => app.hs.watches.sub(&app, &request),
         "watchPoll" => app.hs.watches.poll(&app, &request),
         "watchUnsub" => app.hs.watches.unsub(&app, &request),

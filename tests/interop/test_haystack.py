@@ -278,3 +278,29 @@ def test_watch_reports_a_point_after_it_changes(gateway, ct):
             poll()
         requests.post(f"{gateway}/api/points/{door}/override", json={"value": None},
                       headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+@pytest.mark.parametrize("ct", FORMATS)
+def test_defs_and_libs_include_the_vgw_lib(gateway, ct):
+    with client(gateway, ct) as c:
+        libs = {str(r["def"]).lstrip("^") for r in c.call("libs", Grid.to_grid({"x": phable.Marker()})).rows}
+        assert {"lib:ph", "lib:phIoT", "lib:vgw"} <= libs
+        defs = c.call("defs", Grid.to_grid({"filter": "lib==^lib:vgw"})).rows
+        names = {str(r["def"]).lstrip("^") for r in defs}
+        assert {"lib:vgw", "building", "nvr"} <= names
+        assert "site" not in names, "standard tags are not in the vgw lib"
+
+
+def test_invoke_action_pulses_a_relay(gateway):
+    relay = "nvr-1.alarm-out-3"
+    with client(gateway, "json") as c:
+        g = Grid.to_grid({"duration": phable.Number(2, "s")},
+                         {"id": phable.Ref(f"hq.{relay}"), "action": "pulse"})
+        c.call("invokeAction", g)
+        p = requests.get(f"{gateway}/api/points/{relay}", timeout=10).json()
+        assert p["value"] is True and p["active_level"] == 8
+        eight = p["priority_array"][7]
+        assert eight["who"] == "haystack:demo:pulse" and eight["expires_in_s"] <= 2
+        with pytest.raises(CallError):
+            c.call("invokeAction", Grid.to_grid({"x": phable.Marker()},
+                                                {"id": phable.Ref("hq.nvr-1.online"), "action": "pulse"}))
