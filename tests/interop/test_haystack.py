@@ -119,6 +119,12 @@ def test_hszinc_parses_every_ops_zinc(gateway):
             "about": None, "ops": None, "formats": None,
             "read": 'ver:"3.0"\nfilter,limit\n"point and equipRef==@hq.nvr-1",5\n',
             "nav": 'ver:"3.0"\nnavId\n"hq.site"\n',
+            # defs and libs are made of Haystack 4 symbols (^tag), which
+            # hszinc (a Haystack 3 parser) cannot read; phable reads them
+            # in test_defs_and_libs_include_the_vgw_lib.
+            "hisRead": 'ver:"3.0"\nid,range\n@hq.nvr-1.alarm-out-2,"today"\n',
+            "pointWrite": 'ver:"3.0"\nid\n@hq.nvr-1.alarm-out-2\n',
+            "watchSub": 'ver:"3.0" watchDis:"z" lease:10s\nid\n@hq.nvr-1.online\n',
             "read-bad": 'ver:"3.0"\nfilter\n"point and"\n',
         }
         for name, body in bodies.items():
