@@ -965,3 +965,80 @@ async fn an_alarm_is_listed_acknowledged_once_and_cleared() {
     set(serde_json::json!(false)).await.unwrap();
     until(&base, |v| listed(v).is_none()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haystack_writes_need_an_operator_and_reads_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(dir.path(), Opts::default()).await;
+    let c = client();
+    let write = "ver:\"3.0\"\nid,level,val\n@hq.nvr-1.alarm-out-1,8,T\n";
+    let post = |token: Option<String>, op: &str, body: &'static str| {
+        let mut r = c
+            .post(format!("{base}/haystack/{op}"))
+            .header("Content-Type", "text/zinc")
+            .body(body);
+        if let Some(t) = token {
+            r = r.header("Authorization", format!("BEARER authToken={t}"));
+        }
+        r.send()
+    };
+    // Without anonymous read, nothing without a login.
+    assert_eq!(
+        post(None, "read", "ver:\"3.0\"\nfilter\n\"site\"\n")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // A viewer reads but may not write; an operator writes.
+    let viewer = login(&base, "viewer", "viewer-pw").await;
+    let r = post(
+        Some(viewer.clone()),
+        "read",
+        "ver:\"3.0\"\nfilter\n\"site\"\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("@hq.site"));
+    assert_eq!(
+        post(Some(viewer.clone()), "pointWrite", write)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // The read form of pointWrite is a read.
+    let r = post(
+        Some(viewer),
+        "pointWrite",
+        "ver:\"3.0\"\nid\n@hq.nvr-1.alarm-out-1\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let op = login(&base, "op", "op-pw").await;
+    let r = post(Some(op), "pointWrite", write).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, p) = get_json_as(
+        &base,
+        "/api/points/nvr-1.alarm-out-1",
+        &login(&base, "viewer", "viewer-pw").await,
+    )
+    .await;
+    assert_eq!(
+        (p["active_level"].as_u64(), p["value"].as_bool()),
+        (Some(8), Some(true))
+    );
+}
+
+async fn get_json_as(base: &str, path: &str, token: &str) -> (StatusCode, Value) {
+    let r = client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
