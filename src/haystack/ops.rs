@@ -43,6 +43,11 @@ pub const OPS: &[(&str, &str, bool)] = &[
     ),
     ("hisRead", "Read the history of a point", true),
     (
+        "hisWrite",
+        "Write history (no point of this model takes it)",
+        false,
+    ),
+    (
         "defs",
         "Defs of the tags used: the vgw lib in full, standard tags by reference",
         true,
@@ -145,7 +150,8 @@ pub fn read(app: &App, req: &Grid) -> Result<Grid, OpError> {
             .map(|r| {
                 r.get("id")
                     .and_then(wire::ref_id)
-                    .and_then(|id| ix.get(&id).cloned())
+                    .and_then(|id| ix.position(&id))
+                    .map(|i| super::points::with_live_tags(app, i))
                     .unwrap_or_default()
             })
             .collect();
@@ -166,7 +172,10 @@ pub fn read(app: &App, req: &Grid) -> Result<Grid, OpError> {
         .map_or(DEFAULT_LIMIT, |n| n as usize);
     let f = super::filter::parse(&filter)?;
     let hits = ix.query(&f, limit, Instant::now() + FILTER_TIMEOUT)?;
-    let rows = hits.iter().map(|i| ix.dicts[*i].clone()).collect();
+    let rows = hits
+        .iter()
+        .map(|i| super::points::with_live_tags(app, *i))
+        .collect();
     Ok(wire::grid_of_dicts(None, rows))
 }
 
@@ -211,7 +220,7 @@ pub fn nav(app: &App, req: &Grid) -> Result<Grid, OpError> {
     let rows = children
         .iter()
         .map(|i| {
-            let mut d = ix.dicts[*i].clone();
+            let mut d = super::points::with_live_tags(app, *i);
             if !d.contains_key("point") {
                 if let Some(id) = d.get("id").cloned() {
                     if let Some(r) = wire::ref_id(&id) {

@@ -73,6 +73,23 @@ pub fn live_tags(app: &App, point: usize, d: &mut Dict) {
     }
 }
 
+/// The engine point behind an entity, if it is one.
+pub fn point_of_entity(app: &App, entity: usize) -> Option<usize> {
+    let id = wire::ref_id(app.hs.index.dicts[entity].get("id")?)?;
+    app.points
+        .index_of(id.strip_prefix(&format!("{}.", app.site.id))?)
+}
+
+/// An entity's dict, points with their live tags (`curVal`, …) added.
+/// Filters see only the model's tags, not these.
+pub fn with_live_tags(app: &App, entity: usize) -> Dict {
+    let mut d = app.hs.index.dicts[entity].clone();
+    if let Some(p) = point_of_entity(app, entity) {
+        live_tags(app, p, &mut d);
+    }
+    d
+}
+
 fn duration_of(v: &Value) -> Option<Duration> {
     let Value::Number(n) = v else { return None };
     let secs = match n.unit.map(|u| u.symbol()) {
@@ -213,6 +230,21 @@ fn date_time(s: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(iso)
         .map(|t| t.timestamp_millis())
         .map_err(|_| format!("`{s}` is not a date, date range or dateTime"))
+}
+
+/// `hisWrite`: no point of the model takes written history (every value
+/// comes from a driver or a command), so each request is refused clearly.
+pub fn his_write(app: &App, req: &Grid) -> Result<Grid, OpError> {
+    let id = req
+        .meta
+        .as_ref()
+        .and_then(|m| m.get("id"))
+        .or_else(|| req.rows.first().and_then(|r| r.get("id")));
+    let (_, p) = point_of(app, id)?;
+    Err(OpError::Bad(format!(
+        "`{}` does not take written history: its values come from its driver or commands",
+        p.id
+    )))
 }
 
 /// `hisRead`: `id` and `range` (see `parse_range`).

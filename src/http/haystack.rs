@@ -154,6 +154,7 @@ pub async fn op(
         "read" => ops::read(&app, &request),
         "nav" => ops::nav(&app, &request),
         "hisRead" => crate::haystack::points::his_read(&app, &request),
+        "hisWrite" => crate::haystack::points::his_write(&app, &request),
         "defs" => ops::defs(&request),
         "libs" => Ok(ops::libs()),
         "invokeAction" => match &who {

@@ -60,6 +60,8 @@ def test_read_by_filter_path_and_ids(gateway, ct):
         g = c.read_all("point and equipRef==@hq.nvr-1")
         assert {ref(r["id"]) for r in g.rows} == nvr1_points(gateway)
         assert all("point" in r for r in g.rows)
+        # Live tags from the point engine: no driver has reported yet.
+        assert all(r["curStatus"] in ("unknown", "ok") for r in g.rows)
         limited = c.read_all("point", limit=3)
         assert len(limited.rows) == 3
         # A path: points whose equipment is an NVR.
@@ -255,6 +257,9 @@ def test_his_read_every_range_form(gateway, ct):
                     if r["ts"].date() == today]
         with pytest.raises(CallError):
             c.his_read_by_id(phable.Ref("hq.cam-001.last-frame-age"), "today")  # not historised
+        with pytest.raises(CallError) as e:
+            c.his_write_by_id(phable.Ref(RELAY), [{"ts": start, "val": True}])
+        assert "does not take written history" in e.value.help_msg.meta["dis"]
 
 
 @pytest.mark.parametrize("ct", FORMATS)
