@@ -322,6 +322,44 @@ mod tests {
         ));
     }
 
+    /// One full handshake for `user` with a wrong proof.
+    fn fail_once(hs: &Handshakes, auth: &Auth, user: &str) -> Reply {
+        let c1 = hs.step(auth, &format!("HELLO username={}", B64_NOPAD.encode(user)));
+        let Reply::Challenge(c1) = c1 else { return c1 };
+        let token = params(c1.trim_start_matches("SCRAM "))["handshakeToken"].clone();
+        let first = B64_NOPAD.encode(format!("n,,n={user},r=abc"));
+        hs.step(auth, &format!("SCRAM data={first}, handshakeToken={token}"));
+        let fin = B64_NOPAD.encode(format!("c=biws,r=abc,p={}", B64.encode([0u8; 32])));
+        hs.step(auth, &format!("SCRAM data={fin}, handshakeToken={token}"))
+    }
+
+    #[test]
+    fn repeated_failures_lock_the_user_out_at_hello() {
+        let auth = Auth::new(Vec::new(), Duration::from_secs(60));
+        let hs = Handshakes::default();
+        for _ in 0..5 {
+            assert!(matches!(
+                fail_once(&hs, &auth, "mallory"),
+                Reply::Forbidden(_)
+            ));
+        }
+        match hs.step(
+            &auth,
+            &format!("HELLO username={}", B64_NOPAD.encode("mallory")),
+        ) {
+            Reply::Forbidden(m) => assert!(m.contains("too many failed logins"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Another user is not affected.
+        assert!(matches!(
+            hs.step(
+                &auth,
+                &format!("HELLO username={}", B64_NOPAD.encode("alice"))
+            ),
+            Reply::Challenge(_)
+        ));
+    }
+
     #[test]
     fn a_wrong_proof_is_forbidden_and_garbage_is_a_bad_request() {
         let auth = Auth::new(Vec::new(), Duration::from_secs(60));
