@@ -148,7 +148,16 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    // The BACnet stack warns at every start that the vendor id is 0; vgw
+    // has no ASHRAE vendor id (docs/bacnet.md), so that line is noise
+    // unless the user asks for the stack's logs by name.
+    let directives = if level.contains("bacnet_server") {
+        level.to_string()
+    } else {
+        format!("{level},bacnet_server::server::lifecycle=error")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

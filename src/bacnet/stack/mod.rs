@@ -486,7 +486,12 @@ impl Stack {
         let server = b
             .build()
             .await
-            .map_err(|e| format!("BACnet/IP on udp {}: {e}", opts.listen))?;
+            .map_err(|e| {
+                format!(
+                    "BACnet/IP on udp {}: {e} (another BACnet device on this port? pick one with --bacnet ADDR:PORT or [bacnet] listen, or turn BACnet off with --bacnet off)",
+                    opts.listen
+                )
+            })?;
         if let Err(e) = server.broadcast_i_am().await {
             tracing::warn!("BACnet I-Am broadcast at start failed: {e}");
         }
