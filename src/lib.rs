@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bacnet;
 pub mod cli;
 pub mod config;
+pub mod drivers;
 pub mod fsutil;
 pub mod graph;
 pub mod haystack;

@@ -150,6 +150,7 @@ fn start(
             let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
         }
         app.spawn_background();
+        crate::drivers::ntp::spawn(&app, crate::drivers::ntp::POLL);
         let served = crate::http::serve(app, bound).await;
         if let Some(b) = bacnet {
             b.stop().await;

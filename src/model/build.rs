@@ -129,6 +129,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
     for d in config::validate_decls(f) {
         let c = d.common;
         let mut props = common_props(c);
+        let mut driver_address: Option<String> = None;
         let mut parts = Vec::new();
         match d.kind {
             EquipKind::Nvr | EquipKind::HybridRecorder | EquipKind::Dvr => {
@@ -173,6 +174,9 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
                     EquipKind::Battery,
                 ));
             }
+            EquipKind::NtpServer => {
+                driver_address = f.ntp_server[index_of(&d.path)].address.clone();
+            }
             EquipKind::PoeSwitch => {
                 let s = &f.poe_switch[index_of(&d.path)];
                 if let Some(p) = s.ports {
@@ -197,6 +201,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             props,
             points: 0..0,
             credential: c.credential.map(str::to_string),
+            driver_address,
         });
         for (id, name, kind) in parts {
             equipment.push(Equipment {
@@ -212,6 +217,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
                 props: Vec::new(),
                 points: 0..0,
                 credential: None,
+                driver_address: None,
             });
         }
     }
@@ -240,6 +246,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         )],
         points: 0..0,
         credential: None,
+        driver_address: None,
     });
 
     let (points, errors) = instantiate_points(loaded, &mut equipment, &recorders, registry);

@@ -145,6 +145,9 @@ pub struct Equipment {
     /// Name of the credential for this device; used by drivers, never projected.
     #[serde(skip)]
     pub credential: Option<String>,
+    /// Where its driver reaches it (`host:port`), for drivers that poll.
+    #[serde(skip)]
+    pub driver_address: Option<String>,
 }
 
 #[derive(Debug, Clone)]
