@@ -313,7 +313,7 @@ pub fn invoke_action(app: &App, req: &Grid, user: &str) -> Result<Grid, OpError>
         .and_then(|m| m.get("action"))
         .and_then(wire::text)
         .ok_or_else(|| OpError::Bad("invokeAction needs `action` in the grid meta".into()))?;
-    let model_id = id.strip_prefix(&format!("{}.", app.site.id)).unwrap_or(&id);
+    let model_id = wire::model_id(&app.site.id, &id).unwrap_or(&id);
     let point = app
         .site
         .point(model_id)

@@ -23,7 +23,7 @@ fn point_of<'a>(
     let id = req_id
         .and_then(wire::ref_id)
         .ok_or_else(|| OpError::Bad("missing `id`".into()))?;
-    let model_id = id.strip_prefix(&format!("{}.", app.site.id)).unwrap_or(&id);
+    let model_id = wire::model_id(&app.site.id, &id).unwrap_or(&id);
     let i = app
         .points
         .index_of(model_id)
@@ -76,8 +76,7 @@ pub fn live_tags(app: &App, point: usize, d: &mut Dict) {
 /// The engine point behind an entity, if it is one.
 pub fn point_of_entity(app: &App, entity: usize) -> Option<usize> {
     let id = wire::ref_id(app.hs.index.dicts[entity].get("id")?)?;
-    app.points
-        .index_of(id.strip_prefix(&format!("{}.", app.site.id))?)
+    app.points.index_of(wire::model_id(&app.site.id, &id)?)
 }
 
 /// An entity's dict, points with their live tags (`curVal`, …) added.

@@ -55,21 +55,14 @@ fn watch_id_of(req: &Grid) -> Option<String> {
     req.meta.as_ref()?.get("watchId").and_then(wire::text)
 }
 
-/// The engine point behind an entity, if it is one.
-fn point_of_entity(app: &App, entity: usize) -> Option<usize> {
-    let id = wire::ref_id(app.hs.index.dicts[entity].get("id")?)?;
-    app.points
-        .index_of(id.strip_prefix(&format!("{}.", app.site.id))?)
-}
+use super::points::{point_of_entity, with_live_tags};
 
 /// The entity's row with its live tags; records what was sent.
 fn row(app: &App, entity: usize, sent: &mut Option<(PValue, Quality)>) -> Dict {
-    let mut d = app.hs.index.dicts[entity].clone();
     if let Some(p) = point_of_entity(app, entity) {
-        super::points::live_tags(app, p, &mut d);
         *sent = app.points.get(p).map(|s| (s.value, s.quality));
     }
-    d
+    with_live_tags(app, entity)
 }
 
 impl Watches {

@@ -54,6 +54,11 @@ pub fn ref_of(site: &str, id: &str, dis: Option<&str>) -> Value {
     }
 }
 
+/// The model id behind a Haystack id of this site (`hq.nvr-1` → `nvr-1`).
+pub fn model_id<'a>(site: &str, hs_id: &'a str) -> Option<&'a str> {
+    hs_id.strip_prefix(site)?.strip_prefix('.')
+}
+
 fn number(n: f64, unit: Option<&str>) -> Value {
     match unit.and_then(libhaystack::units::get_unit) {
         Some(u) => Value::make_number_unit(n, u),

@@ -143,53 +143,33 @@ pub async fn op(
             }
         }
     };
-    let user = match &who {
-        Who::User(p, _) => Some(p.user.as_str()),
-        Who::Anonymous => None,
+    // Writes and actions need an operator; everything else any login.
+    let needs_operator = match op.as_str() {
+        "invokeAction" => true,
+        "pointWrite" => request
+            .rows
+            .first()
+            .is_some_and(|r| r.contains_key("level")),
+        _ => false,
     };
-    let result = match op.as_str() {
-        "about" => Ok(ops::about(&app, user)),
-        "ops" => Ok(ops::ops()),
-        "formats" | "filetypes" => Ok(ops::formats()),
-        "read" => ops::read(&app, &request),
-        "nav" => ops::nav(&app, &request),
-        "hisRead" => crate::haystack::points::his_read(&app, &request),
-        "hisWrite" => crate::haystack::points::his_write(&app, &request),
-        "defs" => ops::defs(&request),
-        "libs" => Ok(ops::libs()),
-        "invokeAction" => match &who {
-            Who::User(p, _) if p.role < Role::Operator => {
-                return plain(StatusCode::FORBIDDEN, "actions need an operator");
+    let (user, token) = match who {
+        Who::User(p, token) => {
+            if needs_operator && p.role < Role::Operator {
+                return plain(StatusCode::FORBIDDEN, format!("`{op}` needs an operator"));
             }
-            Who::User(p, _) => ops::invoke_action(&app, &request, &p.user),
-            Who::Anonymous => return unauthorized("log in first (HELLO, then SCRAM)"),
-        },
-        "watchSub" => app.hs.watches.sub(&app, &request),
-        "watchPoll" => app.hs.watches.poll(&app, &request),
-        "watchUnsub" => app.hs.watches.unsub(&app, &request),
-        "pointWrite" => {
-            let writes = request
-                .rows
-                .first()
-                .is_some_and(|r| r.contains_key("level"));
-            match &who {
-                Who::User(p, _) if writes && p.role < Role::Operator => {
-                    return plain(StatusCode::FORBIDDEN, "writing a point needs an operator");
-                }
-                Who::User(p, _) => crate::haystack::points::point_write(&app, &request, &p.user),
-                Who::Anonymous => return unauthorized("log in first (HELLO, then SCRAM)"),
-            }
+            (Some(p.user), Some(token))
         }
-        "close" => {
-            if let Who::User(_, token) = &who {
-                app.auth.revoke(token);
-            }
-            Ok(wire::grid_of_dicts(None, Vec::new()))
+        Who::Anonymous if needs_operator => {
+            return unauthorized("log in first (HELLO, then SCRAM)")
         }
-        _ => Err(ops::OpError::Bad(format!(
-            "op `{op}` is listed but not served"
-        ))),
+        Who::Anonymous => (None, None),
     };
+    // Filters, history reads and the rest run off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        dispatch(&app, &op, &request, user.as_deref(), token.as_deref())
+    })
+    .await
+    .unwrap_or_else(|_| Err(ops::OpError::Bad("the op failed".into())));
     match result {
         Ok(g) => grid_response(&g, format),
         Err(e) => grid_response(&wire::error_grid(&e.to_string(), None), format),
@@ -224,5 +204,41 @@ fn handshake(app: &AppState, header_value: &str) -> Response {
             .into_response(),
         Reply::Forbidden(m) => plain(StatusCode::FORBIDDEN, m),
         Reply::BadRequest(m) => plain(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+/// Runs one op; `user` and `token` are the caller's, when logged in.
+fn dispatch(
+    app: &AppState,
+    op: &str,
+    request: &wire::Grid,
+    user: Option<&str>,
+    token: Option<&str>,
+) -> Result<wire::Grid, ops::OpError> {
+    let who = user.unwrap_or("anonymous");
+    match op {
+        "about" => Ok(ops::about(app, user)),
+        "ops" => Ok(ops::ops()),
+        "formats" | "filetypes" => Ok(ops::formats()),
+        "read" => ops::read(app, request),
+        "nav" => ops::nav(app, request),
+        "hisRead" => crate::haystack::points::his_read(app, request),
+        "hisWrite" => crate::haystack::points::his_write(app, request),
+        "defs" => ops::defs(request),
+        "libs" => Ok(ops::libs()),
+        "invokeAction" => ops::invoke_action(app, request, who),
+        "watchSub" => app.hs.watches.sub(app, request),
+        "watchPoll" => app.hs.watches.poll(app, request),
+        "watchUnsub" => app.hs.watches.unsub(app, request),
+        "pointWrite" => crate::haystack::points::point_write(app, request, who),
+        "close" => {
+            if let Some(t) = token {
+                app.auth.revoke(t);
+            }
+            Ok(wire::grid_of_dicts(None, Vec::new()))
+        }
+        _ => Err(ops::OpError::Bad(format!(
+            "op `{op}` is listed but not served"
+        ))),
     }
 }

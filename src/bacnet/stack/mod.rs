@@ -164,40 +164,22 @@ fn point_object(
         }
         _ => return Err(Error::Encoding(format!("{} is not a point", o.name))),
     };
+    let mut set = |p: P, v: PropertyValue| inner.write_property(p, None, v, None);
     if let Some([inactive, active]) = o.states {
-        inner.write_property(
+        set(
             P::INACTIVE_TEXT,
-            None,
             PropertyValue::CharacterString(inactive.into()),
-            None,
         )?;
-        inner.write_property(
+        set(
             P::ACTIVE_TEXT,
-            None,
             PropertyValue::CharacterString(active.into()),
-            None,
         )?;
     }
     match &o.alarm {
-        Some(Alarm::ChangeOfState { alarm_value, class }) => {
-            inner.write_property(
+        Some(Alarm::ChangeOfState { alarm_value, .. }) => {
+            set(
                 P::ALARM_VALUE,
-                None,
                 PropertyValue::Enumerated(u32::from(*alarm_value)),
-                None,
-            )?;
-            inner.write_property(
-                P::NOTIFICATION_CLASS,
-                None,
-                PropertyValue::Unsigned(u64::from(*class)),
-                None,
-            )?;
-            inner.write_property(P::EVENT_ENABLE, None, all_transitions(), None)?;
-            inner.write_property(
-                P::NOTIFY_TYPE,
-                None,
-                PropertyValue::Enumerated(NotifyType::ALARM.to_raw()),
-                None,
             )?;
         }
         Some(Alarm::OutOfRange {
@@ -205,56 +187,38 @@ fn point_object(
             high,
             deadband,
             time_delay_s,
-            class,
+            ..
         }) => {
-            inner.write_property(P::HIGH_LIMIT, None, PropertyValue::Real(*high as f32), None)?;
-            inner.write_property(P::LOW_LIMIT, None, PropertyValue::Real(*low as f32), None)?;
-            inner.write_property(
-                P::DEADBAND,
-                None,
-                PropertyValue::Real(*deadband as f32),
-                None,
-            )?;
-            inner.write_property(
-                P::LIMIT_ENABLE,
-                None,
-                PropertyValue::BitString {
-                    unused_bits: 6,
-                    data: vec![LimitEnable::all().to_bacnet()],
-                },
-                None,
-            )?;
-            inner.write_property(
+            set(P::HIGH_LIMIT, PropertyValue::Real(*high as f32))?;
+            set(P::LOW_LIMIT, PropertyValue::Real(*low as f32))?;
+            set(P::DEADBAND, PropertyValue::Real(*deadband as f32))?;
+            let both = PropertyValue::BitString {
+                unused_bits: 6,
+                data: vec![LimitEnable::all().to_bacnet()],
+            };
+            set(P::LIMIT_ENABLE, both)?;
+            set(
                 P::TIME_DELAY,
-                None,
                 PropertyValue::Unsigned(u64::from(*time_delay_s)),
-                None,
-            )?;
-            inner.write_property(
-                P::NOTIFICATION_CLASS,
-                None,
-                PropertyValue::Unsigned(u64::from(*class)),
-                None,
-            )?;
-            inner.write_property(P::EVENT_ENABLE, None, all_transitions(), None)?;
-            inner.write_property(
-                P::NOTIFY_TYPE,
-                None,
-                PropertyValue::Enumerated(NotifyType::ALARM.to_raw()),
-                None,
             )?;
         }
         // No alarm: no event state either, so GetEventInformation lists
         // only points that can really alarm.
         None if o.kind != Kind::BinaryOutput => {
-            inner.write_property(
-                P::EVENT_DETECTION_ENABLE,
-                None,
-                PropertyValue::Boolean(false),
-                None,
-            )?;
+            set(P::EVENT_DETECTION_ENABLE, PropertyValue::Boolean(false))?;
         }
         None => {}
+    }
+    if let Some(alarm) = &o.alarm {
+        set(
+            P::NOTIFICATION_CLASS,
+            PropertyValue::Unsigned(u64::from(alarm.class())),
+        )?;
+        set(P::EVENT_ENABLE, all_transitions())?;
+        set(
+            P::NOTIFY_TYPE,
+            PropertyValue::Enumerated(NotifyType::ALARM.to_raw()),
+        )?;
     }
     match (o.kind, present_value(o.kind, init.value)) {
         (Kind::BinaryOutput, _) => {}
