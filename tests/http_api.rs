@@ -572,7 +572,13 @@ async fn one_equipment_with_points_relations_and_both_views() {
 async fn garbage_requests_get_client_errors() {
     let dir = tempfile::tempdir().unwrap();
     let base = open_gateway(dir.path()).await;
-    let c = client();
+    // A connection per request: the oversized body below ends with the
+    // server closing its connection, which a pooled client would reuse.
+    let c = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let cases: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
         (
             c.post(format!("{base}/api/login")).body("{not json"),
@@ -649,7 +655,14 @@ async fn garbage_requests_get_client_errors() {
         ),
     ];
     for (i, (req, want)) in cases.into_iter().enumerate() {
-        let r = req.send().await.unwrap();
+        let r = match req.send().await {
+            Ok(r) => r,
+            // The server answers 413 and closes as soon as the body is
+            // over the limit; the client may still be writing it and see
+            // the connection go (a refusal all the same).
+            Err(e) if want == StatusCode::PAYLOAD_TOO_LARGE && e.is_request() => continue,
+            Err(e) => panic!("case {i}: {e}"),
+        };
         assert_eq!(
             r.status(),
             want,
