@@ -1,7 +1,7 @@
 //! vgw — building-automation video gateway.
 //!
 //! Two hubs (DESIGN.md §1): the site [`model`] (what exists and how it is
-//! related) and, later, the point engine (what each point's value is).
+//! related) and the point engine (what each point's value is).
 //! Everything semantic — RDF triples, Haystack entities, BACnet objects —
 //! is projected from the model by [`graph`].
 
@@ -17,3 +17,4 @@ pub mod haystack;
 pub mod http;
 pub mod model;
 pub mod points;
+pub mod sim;

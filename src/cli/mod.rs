@@ -96,6 +96,12 @@ pub enum BenchCommand {
 pub enum SimCommand {
     /// Generate a large synthetic site file for benchmarks.
     GenSite(gen_site::GenSiteArgs),
+    /// Serve a simulated Modbus TCP UPS.
+    Ups(crate::sim::modbus_ups::Args),
+    /// Serve simulated ONVIF devices.
+    Onvif(crate::sim::onvif::Args),
+    /// Serve a simulated NTP server.
+    Ntp(crate::sim::ntp::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -128,6 +134,9 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Command::User(cmd) => user::run(cmd),
         Command::Sim(SimCommand::GenSite(args)) => gen_site::run(&args),
+        Command::Sim(SimCommand::Ups(args)) => crate::sim::modbus_ups::run_cli(&args),
+        Command::Sim(SimCommand::Onvif(args)) => crate::sim::onvif::run_cli(&args),
+        Command::Sim(SimCommand::Ntp(args)) => crate::sim::ntp::run_cli(&args),
         Command::Bench(BenchCommand::Model(args)) => bench::run(&args),
         Command::Bench(BenchCommand::BacnetRp(args)) => bench_bacnet::run(&args),
     };

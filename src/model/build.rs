@@ -130,11 +130,14 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         let c = d.common;
         let mut props = common_props(c);
         let mut driver_address: Option<String> = None;
+        let mut modbus: Option<super::ModbusTarget> = None;
+        let mut onvif: Option<String> = None;
         let mut parts = Vec::new();
         match d.kind {
             EquipKind::Nvr | EquipKind::HybridRecorder | EquipKind::Dvr => {
                 let r = recorders[c.id];
                 recorder_props(r, &mut props);
+                onvif = r.onvif.clone();
                 for n in 1..=r.disks.unwrap_or(0) {
                     parts.push((
                         format!("{}.disk-{n}", c.id),
@@ -152,6 +155,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             }
             EquipKind::IpCamera => {
                 let cam = &f.ip_camera[index_of(&d.path)];
+                onvif = cam.onvif.clone();
                 opt_str(&mut props, &CODEC, &cam.codec);
                 opt_str(&mut props, &MAX_RESOLUTION, &cam.max_resolution);
                 if cam.alarm_inputs > 0 {
@@ -160,11 +164,17 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             }
             EquipKind::Encoder => {
                 let e = &f.encoder[index_of(&d.path)];
+                onvif = e.onvif.clone();
                 props.push((INPUTS.vgw, PropValue::Int(e.inputs.into())));
                 opt_str(&mut props, &CODEC, &e.codec);
             }
             EquipKind::Ups => {
                 let u = &f.ups[index_of(&d.path)];
+                modbus = u.modbus.as_ref().map(|a| super::ModbusTarget {
+                    address: a.clone(),
+                    unit: u.modbus_unit.unwrap_or(1),
+                    map: resolve_map(loaded, u.map.as_deref()),
+                });
                 if let Some(va) = u.capacity_va {
                     props.push((CAPACITY_VA.vgw, PropValue::Num(va)));
                 }
@@ -202,6 +212,8 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             points: 0..0,
             credential: c.credential.map(str::to_string),
             driver_address,
+            modbus,
+            onvif,
         });
         for (id, name, kind) in parts {
             equipment.push(Equipment {
@@ -218,6 +230,8 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
                 points: 0..0,
                 credential: None,
                 driver_address: None,
+                modbus: None,
+                onvif: None,
             });
         }
     }
@@ -247,6 +261,8 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         points: 0..0,
         credential: None,
         driver_address: None,
+        modbus: None,
+        onvif: None,
     });
 
     let (points, errors) = instantiate_points(loaded, &mut equipment, &recorders, registry);
@@ -306,6 +322,19 @@ fn assign_views(
         .iter()
         .map(|id| (id.to_string(), map[&format!("view:{id}")]))
         .collect())
+}
+
+/// A UPS register map: built-in names stay names; anything else is a path,
+/// relative to the site file. No map given means `apc`.
+fn resolve_map(loaded: &Loaded, map: Option<&str>) -> String {
+    match map {
+        None => "apc".into(),
+        Some(m) if !m.contains('/') && !m.ends_with(".toml") => m.into(),
+        Some(m) => loaded
+            .path
+            .parent()
+            .map_or_else(|| m.into(), |d| d.join(m).to_string_lossy().into_owned()),
+    }
 }
 
 fn display(c: crate::config::CommonRef<'_>) -> String {

@@ -148,6 +148,24 @@ pub struct Equipment {
     /// Where its driver reaches it (`host:port`), for drivers that poll.
     #[serde(skip)]
     pub driver_address: Option<String>,
+    /// Modbus TCP endpoint of a UPS (`[[ups]] modbus`, `modbus_unit`, `map`).
+    #[serde(skip)]
+    pub modbus: Option<ModbusTarget>,
+    /// ONVIF device service URL (`onvif = "http://host:port/onvif/device_service"`).
+    #[serde(skip)]
+    pub onvif: Option<String>,
+}
+
+/// Where and how a UPS is read over Modbus TCP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModbusTarget {
+    /// `host:port` as written in the site file.
+    pub address: String,
+    /// Modbus unit (slave) id; default 1.
+    pub unit: u8,
+    /// Register map: a built-in name (`apc`, `socomec`) or a file path,
+    /// already resolved relative to the site file.
+    pub map: String,
 }
 
 #[derive(Debug, Clone)]
