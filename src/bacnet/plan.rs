@@ -7,7 +7,7 @@
 
 use crate::graph::project::{equip_class, HEntity, HVal};
 use crate::graph::vocab;
-use crate::model::templates::{self, Class, ObjectType, ValueKind};
+use crate::model::templates::{self, ObjectType, ValueKind};
 use crate::model::{LocationKind, Point, Site};
 use std::collections::HashMap;
 
@@ -271,10 +271,7 @@ pub fn plan(site: &Site, haystack: &[HEntity]) -> Plan {
         o.units = (p.template.kind == ValueKind::Number).then(|| units_code(p.template.unit));
         o.states = (p.template.kind == ValueKind::Bool).then(|| state_texts(p));
         o.alarm = crate::points::alarms::definition(p);
-        o.brick_class = Some(match p.template.class {
-            Class::Brick(c) => format!("brick:{c}"),
-            Class::Vgw(c) => format!("vgw:{c}"),
-        });
+        o.brick_class = Some(p.class.curie());
         o.markers = markers_of(&p.id);
         if let Some(&v) = view_index.get(p.equip.as_str()) {
             views[v].children.push((kind, p.instance));

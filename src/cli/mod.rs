@@ -1,7 +1,8 @@
-//! Subcommands: run, demo, check, export, user, sim.
+//! Subcommands: run, demo, check, export, discover, user, sim, bench.
 
 mod bench;
 mod bench_bacnet;
+mod discover;
 mod gen_site;
 pub mod serve;
 mod user;
@@ -73,6 +74,8 @@ pub enum Command {
         #[arg(long, default_value = "model")]
         graph: String,
     },
+    /// Find ONVIF devices on the network (WS-Discovery) and print a site-file snippet.
+    Discover(discover::DiscoverArgs),
     /// Manage users in a site file.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
             &graph,
         ),
         Command::User(cmd) => user::run(cmd),
+        Command::Discover(args) => discover::run(&args),
         Command::Sim(SimCommand::GenSite(args)) => gen_site::run(&args),
         Command::Sim(SimCommand::Ups(args)) => crate::sim::modbus_ups::run_cli(&args),
         Command::Sim(SimCommand::Onvif(args)) => crate::sim::onvif::run_cli(&args),

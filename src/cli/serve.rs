@@ -151,7 +151,10 @@ fn start(
         }
         app.spawn_background();
         crate::drivers::ntp::spawn(&app, crate::drivers::ntp::POLL);
+        let onvif = crate::drivers::onvif::spawn(&app);
         let served = crate::http::serve(app, bound).await;
+        // Unsubscribe from the devices' PullPoints, as far as they answer.
+        onvif.shutdown(std::time::Duration::from_secs(3)).await;
         if let Some(b) = bacnet {
             b.stop().await;
         }

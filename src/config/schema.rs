@@ -306,6 +306,17 @@ pub struct PointOverrideCfg {
     pub his_interval_s: Option<u32>,
     /// Keep this point's history N days (default `[history] retention_days`).
     pub his_retention_days: Option<u32>,
+    /// Alarm inputs: what is wired to the input, as a Brick point class
+    /// (`Contact_Sensor` for a door contact, `Motion_Sensor`, ...).
+    pub brick_class: Option<String>,
+    /// Alarm inputs: the state without alarm, `inactive` (default) or
+    /// `active` (a normally-active loop alarms when it opens).
+    pub normal: Option<String>,
+    /// Alarm inputs: the BACnet notification class its alarms go to.
+    pub notification_class: Option<u32>,
+    /// Alarm inputs: cameras whose recordings an alarm bookmarks.
+    #[serde(default)]
+    pub cameras: Vec<String>,
 }
 
 /// Point history defaults (`docs/config.md`).

@@ -271,7 +271,7 @@ impl Projector<'_> {
     fn point(&mut self, e: &Equipment, p: &crate::model::Point) {
         let site = self.site;
         let tpl = p.template;
-        let class = match tpl.class {
+        let class = match p.class {
             Class::Brick(c) => brick(c),
             Class::Vgw(c) => vgw(c),
         };

@@ -247,7 +247,7 @@ fn point_json(s: &Site, p: &crate::model::Point) -> Value {
     let t = p.template;
     json!({
         "id": p.id, "name": p.name,
-        "class": match t.class { crate::model::templates::Class::Brick(c) => format!("brick:{c}"), crate::model::templates::Class::Vgw(c) => format!("vgw:{c}") },
+        "class": p.class.curie(),
         "kind": t.kind, "unit": t.unit.and_then(|u| u.haystack), "writable": t.writable, "his": t.his,
         "bacnet": { "object": format!("{},{}", p.object_type.bacnet_name(), p.instance), "object_name": p.object_name(), "device": s.gateway_device_instance },
         "limits": p.limits.map(|(lo, hi)| json!({ "low": lo, "high": hi })),

@@ -403,6 +403,113 @@ fn recorder_props(r: &RecorderCfg, props: &mut Props) {
     }
 }
 
+/// Brick classes an alarm input may be declared as (`[[point]]
+/// brick_class`): what is typically wired to a recorder's alarm input.
+pub const ALARM_INPUT_CLASSES: &[&str] = &[
+    "Contact_Sensor",
+    "Motion_Sensor",
+    "Occupancy_Sensor",
+    "Smoke_Detection_Alarm",
+    "Fire_Alarm",
+    "Leak_Alarm",
+    "Water_Alarm",
+    "Emergency_Alarm",
+    "Temperature_Alarm",
+];
+
+/// Applies `[[point]] brick_class / normal / notification_class / cameras`
+/// to one point; returns (key, message) for each key that does not fit.
+fn alarm_mapping(
+    o: &crate::config::schema::PointOverrideCfg,
+    p: &mut Point,
+    equipment: &[Equipment],
+) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    let is_alarm_input = p.template.key == "alarm-in";
+    if let Some(c) = &o.brick_class {
+        match ALARM_INPUT_CLASSES.iter().find(|k| **k == c.as_str()) {
+            _ if !is_alarm_input => errors.push((
+                "brick_class",
+                format!(
+                    "only alarm inputs take a Brick class; `{}` is a {}",
+                    p.id, p.template.dis
+                ),
+            )),
+            Some(k) => p.class = templates::Class::Brick(k),
+            None => {
+                let hint = config::did_you_mean(c, ALARM_INPUT_CLASSES)
+                    .map(|b| format!("did you mean `{b}`? "))
+                    .unwrap_or_default();
+                errors.push((
+                    "brick_class",
+                    format!(
+                        "`{c}` is not a Brick class for an alarm input; {hint}one of: {}",
+                        ALARM_INPUT_CLASSES.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    match (o.normal.as_deref(), is_alarm_input) {
+        (None, _) => {}
+        (Some(_), false) => errors.push((
+            "normal",
+            format!("only alarm inputs have a normal state; `{}` is a {}", p.id, p.template.dis),
+        )),
+        (Some("inactive"), true) => p.alarm.alarm_value = Some(true),
+        (Some("active"), true) => p.alarm.alarm_value = Some(false),
+        (Some(other), true) => errors.push((
+            "normal",
+            format!("`{other}`: expected `inactive` (alarm when active) or `active` (alarm when it opens)"),
+        )),
+    }
+    if let Some(nc) = o.notification_class {
+        if !crate::config::NOTIFICATION_CLASSES.contains(&nc) {
+            errors.push((
+                "notification_class",
+                format!(
+                    "notification class {nc} does not exist; the gateway has {}..={}",
+                    crate::config::NOTIFICATION_CLASSES.start(),
+                    crate::config::NOTIFICATION_CLASSES.end()
+                ),
+            ));
+        } else if crate::points::alarms::definition(p).is_none() {
+            errors.push((
+                "notification_class",
+                format!("point `{}` raises no alarms", p.id),
+            ));
+        } else {
+            p.alarm.notification_class = Some(nc);
+        }
+    }
+    if !o.cameras.is_empty() {
+        if p.template.kind != templates::ValueKind::Bool || p.template.writable {
+            errors.push((
+                "cameras",
+                format!(
+                    "only binary inputs can bookmark cameras; `{}` is not one",
+                    p.id
+                ),
+            ));
+        }
+        let cameras: Vec<&str> = equipment
+            .iter()
+            .filter(|e| matches!(e.kind, EquipKind::IpCamera | EquipKind::AnalogCamera))
+            .map(|e| e.id.as_str())
+            .collect();
+        for c in &o.cameras {
+            if !cameras.contains(&c.as_str()) {
+                let hint = config::did_you_mean(c, &cameras)
+                    .map(|b| format!("; did you mean `{b}`?"))
+                    .unwrap_or_default();
+                errors.push(("cameras", format!("no camera `{c}` in this site{hint}")));
+            }
+        }
+        p.cameras = o.cameras.clone();
+    }
+    errors
+}
+
 /// Looks up a property's Haystack tag by its vgw name.
 pub fn prop_def(vgw: &str) -> Option<&'static PropDef> {
     PROPS.iter().copied().find(|p| p.vgw == vgw)
@@ -462,6 +569,9 @@ fn instantiate_points(
                     limits,
                     his_interval_s: None,
                     his_retention_days: f.history.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+                    class: tpl.class,
+                    alarm: Default::default(),
+                    cameras: Vec::new(),
                 });
             }
         }
@@ -527,6 +637,11 @@ fn instantiate_points(
         if let Some(days) = o.his_retention_days {
             points[pi].his_retention_days = days;
         }
+        errors.extend(
+            alarm_mapping(o, &mut points[pi], equipment)
+                .into_iter()
+                .map(|(key, msg)| loaded.error(&path.key(key), msg)),
+        );
         if let Some(n) = o.bacnet_instance {
             let ty = points[pi].object_type;
             if n > instances::MAX_INSTANCE {

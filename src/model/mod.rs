@@ -184,6 +184,21 @@ pub struct Point {
     pub his_interval_s: Option<u32>,
     /// History kept this many days.
     pub his_retention_days: u32,
+    /// The Brick class (the template's unless the site file says otherwise).
+    pub class: templates::Class,
+    /// How it alarms, where the site file overrides the template default.
+    pub alarm: AlarmOverride,
+    /// Cameras an alarm of this point bookmarks (ids of camera equipment).
+    pub cameras: Vec<String>,
+}
+
+/// Per-point alarm settings from the site file (`[[point]] normal`,
+/// `notification_class`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlarmOverride {
+    /// The value that is an alarm (for a normally-active input: `false`).
+    pub alarm_value: Option<bool>,
+    pub notification_class: Option<u32>,
 }
 
 impl Point {

@@ -11,6 +11,16 @@ pub enum Class {
     Vgw(&'static str),
 }
 
+impl Class {
+    /// `brick:X` or `vgw:X`, as the APIs show it.
+    pub fn curie(&self) -> String {
+        match self {
+            Class::Brick(c) => format!("brick:{c}"),
+            Class::Vgw(c) => format!("vgw:{c}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ValueKind {
     Bool,
@@ -205,6 +215,20 @@ pub const ALARM_OUT: PointTemplate = numbered(
         None,
         true,
     )),
+    Numbered::PerAlarmOutput,
+);
+/// What the relay reports back: differs from `alarm-out` while a command
+/// has not (yet) been carried out.
+pub const ALARM_OUT_STATE: PointTemplate = numbered(
+    t(
+        "alarm-out-state",
+        "Alarm output state",
+        Vgw("Relay_Feedback_Status"),
+        &["relay", "output"],
+        Bool,
+        None,
+        true,
+    ),
     Numbered::PerAlarmOutput,
 );
 pub const STORAGE_USAGE: PointTemplate = t(
@@ -505,6 +529,7 @@ pub fn for_kind(kind: EquipKind) -> &'static [&'static PointTemplate] {
             &ONLINE,
             &ALARM_IN,
             &ALARM_OUT,
+            &ALARM_OUT_STATE,
             &STORAGE_USAGE,
             &DISK_FAULT,
             &RECORDING_OK,

@@ -57,6 +57,22 @@ impl Definition {
 /// relays do not alarm (motion is far too frequent for an alarm console).
 /// Analog points with an operating range alarm outside it.
 pub fn definition(p: &Point) -> Option<Definition> {
+    let mut def = template_definition(p)?;
+    // The site file may say a normally-active input alarms when it opens,
+    // or send its alarms to another class.
+    match &mut def {
+        Definition::ChangeOfState { alarm_value, class } => {
+            *alarm_value = p.alarm.alarm_value.unwrap_or(*alarm_value);
+            *class = p.alarm.notification_class.unwrap_or(*class);
+        }
+        Definition::OutOfRange { class, .. } => {
+            *class = p.alarm.notification_class.unwrap_or(*class);
+        }
+    }
+    Some(def)
+}
+
+fn template_definition(p: &Point) -> Option<Definition> {
     let t = p.template;
     match t.kind {
         ValueKind::Bool if t.writable => None,

@@ -54,6 +54,9 @@ pub struct PointState {
     pub quality: Quality,
     pub changed: SystemTime,
     pub priority: Option<PriorityArray>,
+    /// An output whose device did not carry out the value in force (its
+    /// driver says so); shown as `Fault` until the device follows.
+    pub output_fault: bool,
 }
 
 /// One change on the bus.
@@ -107,6 +110,7 @@ impl PointEngine {
                     .template
                     .writable
                     .then(|| PriorityArray::new(default_of(p.template.kind))),
+                output_fault: false,
             })
             .map(|mut s| {
                 if let Some(pa) = &s.priority {
@@ -223,7 +227,7 @@ impl PointEngine {
                 expires: duration.map(|d| Instant::now() + d),
             }),
         );
-        let (effective, quality) = Self::in_force(pa);
+        let (effective, quality) = Self::in_force(pa, s.output_fault);
         let changed = s.value != effective || s.quality != quality;
         s.value = effective;
         s.quality = quality;
@@ -279,7 +283,7 @@ impl PointEngine {
                     continue;
                 };
                 if pa.expire(now) {
-                    let (v, q) = Self::in_force(pa);
+                    let (v, q) = Self::in_force(pa, s.output_fault);
                     if v != s.value || q != s.quality {
                         s.value = v;
                         s.quality = q;
@@ -296,9 +300,35 @@ impl PointEngine {
         n
     }
 
-    fn in_force(pa: &PriorityArray) -> (Value, Quality) {
+    /// A driver's verdict on an output: `true` when the device did not
+    /// take the value in force (write refused, device offline), `false`
+    /// once it follows again. Publishes when the quality changes.
+    pub fn set_output_fault(&self, point: usize, fault: bool) -> bool {
+        let mut states = self.write();
+        let Some(s) = states.get_mut(point) else {
+            return false;
+        };
+        let Some(pa) = s.priority.as_ref() else {
+            return false;
+        };
+        s.output_fault = fault;
+        let (_, quality) = Self::in_force(pa, fault);
+        if quality == s.quality {
+            return false;
+        }
+        s.quality = quality;
+        s.changed = SystemTime::now();
+        let change = self.change(point, s);
+        drop(states);
+        let _ = self.bus.send(change);
+        true
+    }
+
+    fn in_force(pa: &PriorityArray, output_fault: bool) -> (Value, Quality) {
         let (v, level) = pa.effective();
-        let q = if level.is_some_and(|l| l < DEFAULT_LEVEL) {
+        let q = if output_fault {
+            Quality::Fault
+        } else if level.is_some_and(|l| l < DEFAULT_LEVEL) {
             Quality::Overridden
         } else {
             Quality::Ok

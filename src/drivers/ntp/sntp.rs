@@ -36,7 +36,8 @@ pub enum SntpError {
     Kiss(String),
 }
 
-fn now_ntp() -> f64 {
+/// Now, in NTP seconds (since 1900).
+pub fn now_ntp() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -53,14 +54,19 @@ fn short(bytes: &[u8]) -> f64 {
     f64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])) / 65_536.0
 }
 
+/// Writes NTP timestamp `t` (seconds since 1900) into 8 bytes.
+pub fn put_ts(out: &mut [u8], t: f64) {
+    let secs = t.trunc() as u32;
+    let frac = (t.fract() * 4_294_967_296.0) as u32;
+    out[0..4].copy_from_slice(&secs.to_be_bytes());
+    out[4..8].copy_from_slice(&frac.to_be_bytes());
+}
+
 /// A client request (version 4, mode 3) whose transmit timestamp is `t1`.
 pub fn request(t1: f64) -> [u8; 48] {
     let mut p = [0u8; 48];
     p[0] = (4 << 3) | 3;
-    let secs = t1.trunc() as u32;
-    let frac = (t1.fract() * 4_294_967_296.0) as u32;
-    p[40..44].copy_from_slice(&secs.to_be_bytes());
-    p[44..48].copy_from_slice(&frac.to_be_bytes());
+    put_ts(&mut p[40..48], t1);
     p
 }
 
