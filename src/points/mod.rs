@@ -57,6 +57,9 @@ pub struct PointState {
     /// An output whose device did not carry out the value in force (its
     /// driver says so); shown as `Fault` until the device follows.
     pub output_fault: bool,
+    /// The driver's latest report while an operator override is in force
+    /// (restored when the override is released).
+    pub field: Option<(Value, Quality)>,
 }
 
 /// One change on the bus.
@@ -111,6 +114,7 @@ impl PointEngine {
                     .writable
                     .then(|| PriorityArray::new(default_of(p.template.kind))),
                 output_fault: false,
+                field: None,
             })
             .map(|mut s| {
                 if let Some(pa) = &s.priority {
@@ -171,11 +175,28 @@ impl PointEngine {
     }
 
     /// A driver's report. Publishes only when value or quality changed.
+    /// While an operator override is in force the report is kept aside,
+    /// not shown: the override wins until it is released.
     pub fn report(&self, point: usize, value: Value, quality: Quality) -> bool {
         let mut states = self.write();
         let Some(s) = states.get_mut(point) else {
             return false;
         };
+        if s.quality == Quality::Overridden && s.priority.is_none() {
+            s.field = Some((value, quality));
+            return false;
+        }
+        self.set_state(states, point, value, quality)
+    }
+
+    fn set_state(
+        &self,
+        mut states: std::sync::RwLockWriteGuard<'_, Vec<PointState>>,
+        point: usize,
+        value: Value,
+        quality: Quality,
+    ) -> bool {
+        let s = &mut states[point];
         if s.value == value && s.quality == quality {
             return false;
         }
@@ -257,12 +278,23 @@ impl PointEngine {
                     id: id.into(),
                     expected: kind,
                 })?;
-                self.report(point, v, Quality::Overridden);
+                let mut states = self.write();
+                if states[point].quality != Quality::Overridden {
+                    let s = &states[point];
+                    states[point].field = Some((s.value, s.quality));
+                }
+                self.set_state(states, point, v, Quality::Overridden);
                 Ok(v)
             }
             None => {
-                self.report(point, Value::Null, Quality::Initial);
-                Ok(Value::Null)
+                // Back to what the driver said last (or nothing yet).
+                let mut states = self.write();
+                let (v, q) = states[point]
+                    .field
+                    .take()
+                    .unwrap_or((Value::Null, Quality::Initial));
+                self.set_state(states, point, v, q);
+                Ok(v)
             }
         }
     }

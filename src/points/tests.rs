@@ -176,3 +176,40 @@ async fn a_slow_consumer_never_blocks_and_its_losses_are_counted() {
     assert_eq!(next.value, Value::Number(10.0));
     assert_eq!(e.snapshot()[p].value, Value::Number((total - 1) as f64));
 }
+
+#[test]
+fn an_operator_override_wins_over_the_driver_until_released() {
+    let (_, e) = engine();
+    let door = e.index_of("nvr-1.alarm-in-1").unwrap();
+    e.report(door, Value::Bool(false), Quality::Ok);
+    e.override_input("nvr-1.alarm-in-1", Some(Value::Bool(true)))
+        .unwrap();
+    // The device reports while the override is in force: not shown.
+    assert!(!e.report(door, Value::Bool(false), Quality::Fault));
+    let s = e.get(door).unwrap();
+    assert_eq!(
+        (s.value, s.quality),
+        (Value::Bool(true), Quality::Overridden)
+    );
+    // Released: the driver's latest report is back at once.
+    e.override_input("nvr-1.alarm-in-1", None).unwrap();
+    let s = e.get(door).unwrap();
+    assert_eq!((s.value, s.quality), (Value::Bool(false), Quality::Fault));
+}
+
+#[test]
+fn an_output_the_device_did_not_follow_shows_fault_until_it_does() {
+    let (_, e) = engine();
+    let relay = e.index_of(RELAY).unwrap();
+    e.command(RELAY, 8, Some(Value::Bool(true)), "bms", None)
+        .unwrap();
+    assert!(e.set_output_fault(relay, true));
+    let s = e.get(relay).unwrap();
+    assert_eq!((s.value, s.quality), (Value::Bool(true), Quality::Fault));
+    // Another command keeps the fault flag until the driver clears it.
+    e.command(RELAY, 8, Some(Value::Bool(false)), "bms", None)
+        .unwrap();
+    assert_eq!(e.get(relay).unwrap().quality, Quality::Fault);
+    e.set_output_fault(relay, false);
+    assert_eq!(e.get(relay).unwrap().quality, Quality::Overridden);
+}
