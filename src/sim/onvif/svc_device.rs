@@ -112,9 +112,13 @@ fn hostname(name: &str) -> String {
 }
 
 pub fn scopes(cfg: &super::device::DeviceConfig) -> Vec<String> {
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
+    // RFC 3986 unreserved characters stay as they are.
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, SET).to_string();
     vec![
         "onvif://www.onvif.org/type/video_encoder".into(),
         "onvif://www.onvif.org/type/Network_Video_Transmitter".into(),
