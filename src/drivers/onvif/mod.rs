@@ -20,6 +20,7 @@ pub mod soap;
 pub mod xml;
 
 use crate::app::App;
+use crate::config::secrets::Credential;
 use crate::points::Value;
 use client::Notification;
 use points::DevicePoints;
@@ -46,6 +47,27 @@ pub const RELAY_CONFIRM: Duration = Duration::from_secs(3);
 /// Messages per PullMessages.
 const PULL_LIMIT: u32 = 100;
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The driver's intervals; `Default` is what the gateway runs with, tests
+/// shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub request_timeout: Duration,
+    pub pull_wait: Duration,
+    pub subscription_ttl: Duration,
+    pub clock_every: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            request_timeout: REQUEST_TIMEOUT,
+            pull_wait: PULL_WAIT,
+            subscription_ttl: SUBSCRIPTION_TTL,
+            clock_every: CLOCK_EVERY,
+        }
+    }
+}
 
 /// One device the driver talks to.
 #[derive(Clone)]
@@ -107,19 +129,30 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
     }
 }
 
-/// Starts a task for every device with an `onvif` URL.
+/// Starts a task for every device with an `onvif` URL, with credentials
+/// from the secrets file (or environment).
 pub fn spawn(app: &Arc<App>) -> OnvifDrivers {
     let secrets = crate::config::secrets::Secrets::load(app.site.settings.secrets_file.as_deref())
         .unwrap_or_else(|e| {
             tracing::warn!("ONVIF: {e}; devices are tried without credentials");
             Default::default()
         });
+    spawn_with(app, &|name| secrets.get(name), Timing::default())
+}
+
+/// `spawn` with another credential source (the demo's simulators) and
+/// timing.
+pub fn spawn_with(
+    app: &Arc<App>,
+    credentials: &dyn Fn(&str) -> Option<Credential>,
+    timing: Timing,
+) -> OnvifDrivers {
     let (stop, stop_rx) = watch::channel(false);
     let streams = Arc::new(StreamUris::default());
     let mut tasks = Vec::new();
     for e in &app.site.equipment {
         let Some(url) = e.onvif.clone() else { continue };
-        let cred = e.credential.as_deref().and_then(|c| secrets.get(c));
+        let cred = e.credential.as_deref().and_then(credentials);
         if e.credential.is_some() && cred.is_none() {
             tracing::warn!(equipment = %e.id, "ONVIF: credential `{}` not found; trying without", e.credential.as_deref().unwrap_or(""));
         }
@@ -137,7 +170,7 @@ pub fn spawn(app: &Arc<App>) -> OnvifDrivers {
         let stop = stop_rx.clone();
         let streams = streams.clone();
         tasks.push(tokio::spawn(async move {
-            run_device(app, dev, pts, stop, streams).await;
+            run_device(app, dev, pts, stop, streams, timing).await;
         }));
     }
     OnvifDrivers {
@@ -156,12 +189,13 @@ async fn run_device(
     pts: DevicePoints,
     mut stop: watch::Receiver<bool>,
     streams: Arc<StreamUris>,
+    timing: Timing,
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut warned = false;
     loop {
         let started = Instant::now();
-        let result = session(&app, &dev, &pts, &mut stop, &streams).await;
+        let result = session(&app, &dev, &pts, &mut stop, &streams, timing).await;
         if *stop.borrow() {
             return;
         }
@@ -196,8 +230,9 @@ async fn session(
     pts: &DevicePoints,
     stop: &mut watch::Receiver<bool>,
     streams: &StreamUris,
+    t: Timing,
 ) -> Result<(), OnvifError> {
-    let soap = Arc::new(Soap::new(&dev.user, &dev.password, REQUEST_TIMEOUT));
+    let soap = Arc::new(Soap::new(&dev.user, &dev.password, t.request_timeout));
     let skew = client::measure_skew_ms(&soap, &dev.url).await?;
     soap.set_skew_ms(skew);
     pts.clock(app, skew);
@@ -238,7 +273,7 @@ async fn session(
         // No event service: keep the clock measured, nothing else to do.
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(CLOCK_EVERY) => {}
+                _ = tokio::time::sleep(t.clock_every) => {}
                 _ = stop.changed() => return Ok(()),
             }
             let skew = client::measure_skew_ms(&soap, &dev.url).await?;
@@ -246,18 +281,18 @@ async fn session(
         }
     };
     let mut sub =
-        client::create_pull_point(&soap, &events, client::TOPIC_FILTER, SUBSCRIPTION_TTL).await?;
-    let mut renew_at = Instant::now() + SUBSCRIPTION_TTL / 3;
-    let mut clock_at = Instant::now() + CLOCK_EVERY;
+        client::create_pull_point(&soap, &events, client::TOPIC_FILTER, t.subscription_ttl).await?;
+    let mut renew_at = Instant::now() + t.subscription_ttl / 3;
+    let mut clock_at = Instant::now() + t.clock_every;
     loop {
         if Instant::now() >= clock_at {
             let skew = client::measure_skew_ms(&soap, &dev.url).await?;
             soap.set_skew_ms(skew);
             pts.clock(app, skew);
-            clock_at = Instant::now() + CLOCK_EVERY;
+            clock_at = Instant::now() + t.clock_every;
         }
         if Instant::now() >= renew_at {
-            if let Err(e) = client::renew(&soap, &sub, SUBSCRIPTION_TTL).await {
+            if let Err(e) = client::renew(&soap, &sub, t.subscription_ttl).await {
                 if e.is_offline() {
                     return Err(e);
                 }
@@ -266,14 +301,14 @@ async fn session(
                     &soap,
                     &events,
                     client::TOPIC_FILTER,
-                    SUBSCRIPTION_TTL,
+                    t.subscription_ttl,
                 )
                 .await?;
             }
-            renew_at = Instant::now() + SUBSCRIPTION_TTL / 3;
+            renew_at = Instant::now() + t.subscription_ttl / 3;
         }
         let pulled = tokio::select! {
-            r = client::pull_messages(&soap, &sub, PULL_WAIT, PULL_LIMIT) => r,
+            r = client::pull_messages(&soap, &sub, t.pull_wait, PULL_LIMIT) => r,
             _ = stop.changed() => {
                 let _ = client::unsubscribe(&soap, &sub).await;
                 return Ok(());
@@ -301,10 +336,10 @@ async fn session(
                     &soap,
                     &events,
                     client::TOPIC_FILTER,
-                    SUBSCRIPTION_TTL,
+                    t.subscription_ttl,
                 )
                 .await?;
-                renew_at = Instant::now() + SUBSCRIPTION_TTL / 3;
+                renew_at = Instant::now() + t.subscription_ttl / 3;
             }
         }
     }
