@@ -151,6 +151,7 @@ fn start(
         }
         app.spawn_background();
         crate::drivers::ntp::spawn(&app, crate::drivers::ntp::POLL);
+        crate::drivers::modbus::spawn(&app);
         let served = crate::http::serve(app, bound).await;
         if let Some(b) = bacnet {
             b.stop().await;
