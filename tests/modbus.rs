@@ -198,3 +198,75 @@ async fn a_unit_the_gateway_does_not_front_never_answers() {
     let i = app.points.index_of("ups-1.online").unwrap();
     assert_eq!(app.points.get(i).unwrap().value, Value::Bool(false));
 }
+
+/// The site check names the `[[ups]] map` a user must fix, and carries the
+/// map file's own line and key.
+#[test]
+fn vgw_check_reports_unknown_and_invalid_maps_at_ups_map() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("maps")).unwrap();
+    std::fs::write(
+        dir.path().join("maps/bad.toml"),
+        "[[registers]]\nrole = \"runtime\"\naddress = 128\ntype = \"u24\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("maps/good.toml"),
+        "[[registers]]\nrole = \"load\"\naddress = 1\n",
+    )
+    .unwrap();
+    let site = r#"[site]
+id = "t"
+name = "T"
+timezone = "Europe/Berlin"
+
+[[ups]]
+id = "ups-1"
+modbus = "127.0.0.1:502"
+map = "eaton"
+
+[[ups]]
+id = "ups-2"
+modbus = "127.0.0.1:502"
+map = "maps/bad.toml"
+
+[[ups]]
+id = "ups-3"
+modbus = "127.0.0.1:502"
+map = "maps/good.toml"
+
+[[ups]]
+id = "ups-4"
+map = "maps/missing.toml"
+"#;
+    let path = dir.path().join("site.toml");
+    let errors = match vgw::config::parse(&path, site.to_string()) {
+        Err(e) => e.0,
+        Ok(_) => panic!("bad maps accepted"),
+    };
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let find = |key: &str| {
+        errors
+            .iter()
+            .find(|e| e.key == key)
+            .unwrap_or_else(|| panic!("no error at {key}: {text:#?}"))
+    };
+    let e = find("ups[0].map");
+    assert_eq!(e.line, 9);
+    assert!(
+        e.message.contains("no built-in register map `eaton`"),
+        "{e}"
+    );
+    let e = find("ups[1].map");
+    assert_eq!(e.line, 14);
+    assert!(
+        e.message.contains("bad.toml:4: registers[0].type") && e.message.contains("u24"),
+        "{e}"
+    );
+    let e = find("ups[3].map");
+    assert!(e.message.contains("cannot read"), "{e}");
+    assert!(
+        !errors.iter().any(|e| e.key == "ups[2].map"),
+        "a valid map file passes: {text:#?}"
+    );
+}
