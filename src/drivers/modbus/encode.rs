@@ -3,7 +3,7 @@
 //! so any map a site can read, the simulator can serve.
 
 use super::decode::Reading;
-use super::map::{DataType, Register, Role, State, WordOrder};
+use super::map::{DataType, Register, State, WordOrder};
 use std::collections::BTreeMap;
 
 /// A register image: (table, address) → word; bit tables hold 0/1.
@@ -83,11 +83,6 @@ pub fn status_for(on_battery: bool, low_battery: bool, fault: bool) -> State {
         (_, true, false) => State::OnBattery,
         _ => State::Online,
     }
-}
-
-/// Whether the map can express `role` (so the simulator knows what to fill).
-pub fn has_role(map: &super::map::RegisterMap, role: Role) -> bool {
-    map.register_for(role).is_some()
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ impl tokio_modbus::server::Service for Service {
         let answer = match req.request {
             Request::ReadHoldingRegisters(a, n) => read(Table::Holding, a, n)
                 .map(words)
-                .map(|w| Response::ReadHoldingRegisters(w)),
+                .map(Response::ReadHoldingRegisters),
             Request::ReadInputRegisters(a, n) => read(Table::Input, a, n)
                 .map(words)
                 .map(Response::ReadInputRegisters),
