@@ -151,6 +151,7 @@ fn start(
         }
         app.spawn_background();
         crate::drivers::ntp::spawn(&app, crate::drivers::ntp::POLL);
+        crate::drivers::modbus::spawn(&app);
         let onvif = crate::drivers::onvif::spawn(&app);
         let served = crate::http::serve(app, bound).await;
         // Unsubscribe from the devices' PullPoints, as far as they answer.

@@ -170,6 +170,7 @@ pub fn check(loaded: &Loaded) -> Vec<ConfigError> {
     check_recorders(&mut cx, f);
     check_channels(&mut cx, f, &decls);
     check_users(&mut cx, f);
+    check_ups_maps(&mut cx, f);
     cx.errors
 }
 
@@ -772,6 +773,24 @@ fn check_users(cx: &mut Ctx<'_>, f: &SiteFile) {
                     ),
                 ),
             }
+        }
+    }
+}
+
+/// A UPS register map must exist and be valid before the gateway starts,
+/// or that UPS would silently never be polled. The map's own error (its
+/// file, line and key) is carried in the message.
+fn check_ups_maps(cx: &mut Ctx<'_>, f: &SiteFile) {
+    for (i, u) in f.ups.iter().enumerate() {
+        let Some(map) = u.map.as_deref() else {
+            continue;
+        };
+        let spec = crate::model::build::resolve_map(cx.loaded, Some(map));
+        if let Err(e) = crate::drivers::modbus::map::load(&spec) {
+            cx.err(
+                &KeyPath::root().key("ups").index(i).key("map"),
+                format!("register map `{map}`: {e}"),
+            );
         }
     }
 }

@@ -326,7 +326,7 @@ fn assign_views(
 
 /// A UPS register map: built-in names stay names; anything else is a path,
 /// relative to the site file. No map given means `apc`.
-fn resolve_map(loaded: &Loaded, map: Option<&str>) -> String {
+pub(crate) fn resolve_map(loaded: &Loaded, map: Option<&str>) -> String {
     match map {
         None => "apc".into(),
         Some(m) if !m.contains('/') && !m.ends_with(".toml") => m.into(),
