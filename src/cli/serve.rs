@@ -44,8 +44,7 @@ pub fn run(
             .enabled
             .then_some(site.settings.bacnet.listen),
     };
-    let app = App::build(site, Some(data_dir))?;
-    start(app, &listen, bacnet, data_dir, false)
+    start(site, &listen, bacnet, data_dir, false)
 }
 
 pub fn demo(data_dir: Option<PathBuf>, http: &str, bacnet: &str) -> anyhow::Result<()> {
@@ -58,9 +57,7 @@ pub fn demo(data_dir: Option<PathBuf>, http: &str, bacnet: &str) -> anyhow::Resu
     let mut site = crate::model::build::build_with_registry(&loaded, Some(&data_dir))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     site.settings.anonymous_read = true;
-    let mut app = App::build(site, Some(&data_dir))?;
-    app.add_memory_user(DEMO_USER.0, DEMO_USER.1, Role::Operator);
-    start(app, http, bacnet, &data_dir, true)
+    start(site, http, bacnet, &data_dir, true)
 }
 
 fn default_demo_dir() -> PathBuf {
@@ -71,8 +68,10 @@ fn default_demo_dir() -> PathBuf {
     base.join("vgw/demo")
 }
 
+/// Runs the gateway on `site`; the demo first starts its simulated field
+/// devices and points the site at them.
 fn start(
-    app: App,
+    mut site: crate::model::Site,
     listen: &str,
     bacnet: Option<std::net::SocketAddrV4>,
     data_dir: &Path,
@@ -82,6 +81,19 @@ fn start(
         .enable_all()
         .build()?;
     let result = rt.block_on(async move {
+        let devices = if demo {
+            Some(Arc::new(
+                crate::sim::demo::start(&mut site)
+                    .await
+                    .context("starting the demo's simulated devices")?,
+            ))
+        } else {
+            None
+        };
+        let mut app = App::build(site, Some(data_dir))?;
+        if demo {
+            app.add_memory_user(DEMO_USER.0, DEMO_USER.1, Role::Operator);
+        }
         let bound = crate::http::bind(listen, app.site.settings.tls.as_ref()).await?;
         let url = bound.url();
         let app = Arc::new(app);
@@ -142,6 +154,18 @@ fn start(
                 "  Access:        anonymous read is on ([gateway] anonymous_read)"
             );
         }
+        if let Some(d) = &devices {
+            let _ = writeln!(
+                banner,
+                "  Field devices: {} ONVIF, {} Modbus UPS, {} NTP simulators on loopback, with a scripted scenario (docs/devices.md)",
+                d.onvif.len(),
+                d.ups.len(),
+                d.ntp.len()
+            );
+            if let Some(a) = d.discovery_addr() {
+                let _ = writeln!(banner, "  Discovery:     vgw discover --target {a}");
+            }
+        }
         let _ = writeln!(banner, "  Data dir:      {}", data_dir.display());
         let _ = writeln!(banner, "Stop with Ctrl-C.");
         {
@@ -152,10 +176,21 @@ fn start(
         app.spawn_background();
         crate::drivers::ntp::spawn(&app, crate::drivers::ntp::POLL);
         crate::drivers::modbus::spawn(&app);
-        let onvif = crate::drivers::onvif::spawn(&app);
+        let onvif = match &devices {
+            Some(_) => crate::drivers::onvif::spawn_with(
+                &app,
+                &crate::sim::demo::credential,
+                Default::default(),
+            ),
+            None => crate::drivers::onvif::spawn(&app),
+        };
+        let scenario = devices.as_ref().map(|d| d.run_scenario());
         let served = crate::http::serve(app, bound).await;
         // Unsubscribe from the devices' PullPoints, as far as they answer.
         onvif.shutdown(std::time::Duration::from_secs(3)).await;
+        if let Some(s) = scenario {
+            s.abort();
+        }
         if let Some(b) = bacnet {
             b.stop().await;
         }

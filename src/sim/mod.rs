@@ -3,6 +3,7 @@
 //! protocol's specification, not our client: the drivers are tested
 //! against them and, where one exists, against a third-party peer too.
 
+pub mod demo;
 pub mod modbus_ups;
 pub mod ntp;
 pub mod onvif;
