@@ -89,7 +89,7 @@ pub fn status_for(on_battery: bool, low_battery: bool, fault: bool) -> State {
 mod tests {
     use super::*;
     use crate::drivers::modbus::decode::decode_block;
-    use crate::drivers::modbus::map::load;
+    use crate::drivers::modbus::map::{load, Role};
     use crate::drivers::modbus::plan::{plan, MAX_GAP};
 
     /// Every built-in map round-trips: what is encoded decodes the same.
