@@ -270,11 +270,12 @@ def test_his_read_every_range_form(gateway, ct):
 
 @pytest.mark.parametrize("ct", FORMATS)
 def test_watch_reports_a_point_after_it_changes(gateway, ct):
-    door = "nvr-2.alarm-in-1"
+    # A point no driver feeds (the demo's recorders have live simulators).
+    door = "vms-1.online"
     with client(gateway, ct) as c:
         token = c._auth_token
         sub = c.call("watchSub", Grid.to_grid(
-            [{"id": phable.Ref(f"hq.{door}")}, {"id": phable.Ref("hq.nvr-2")}],
+            [{"id": phable.Ref(f"hq.{door}")}, {"id": phable.Ref("hq.vms-1")}],
             {"watchDis": "pytest", "lease": phable.Number(30, "s")}))
         watch_id = sub.meta["watchId"]
         assert int(sub.meta["lease"].val) == 30
