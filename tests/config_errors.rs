@@ -546,3 +546,66 @@ fn history_settings_only_on_historised_points() {
         "at least 1 day",
     );
 }
+
+#[test]
+fn an_onvif_address_must_be_a_device_service_url() {
+    let text = BASE.replace(
+        "time_source = \"ntp-1\"\n",
+        "time_source = \"ntp-1\"\nonvif = \"10.0.0.5:80\"\n",
+    );
+    assert_one(&text, "nvr[0].onvif", "onvif =", "not an http(s) URL");
+    let ok = BASE.replace(
+        "time_source = \"ntp-1\"\n",
+        "time_source = \"ntp-1\"\nonvif = \"http://10.0.0.5/onvif/device_service\"\n",
+    );
+    assert_eq!(errors(&ok), Vec::new());
+}
+
+#[test]
+fn an_alarm_input_mapping_names_a_known_class_state_and_cameras() {
+    let map = |body: &str| format!("{BASE}\n[[point]]\nid = \"nvr-1.alarm-in-1\"\n{body}\n");
+    assert_eq!(
+        errors(&map(
+            "brick_class = \"Contact_Sensor\"\nnormal = \"active\"\nnotification_class = 2\ncameras = [\"cam-1\"]"
+        )),
+        Vec::new()
+    );
+    let t = map("brick_class = \"Contact_Sensr\"");
+    assert_one(
+        &t,
+        "point[0].brick_class",
+        "Contact_Sensr",
+        "did you mean `Contact_Sensor`?",
+    );
+    let t = map("normal = \"closed\"");
+    assert_one(&t, "point[0].normal", "closed", "expected `inactive`");
+    let t = map("notification_class = 7");
+    assert_one(&t, "point[0].notification_class", "= 7", "does not exist");
+    let t = map("cameras = [\"cam-9\"]");
+    assert_one(&t, "point[0].cameras", "cam-9", "no camera `cam-9`");
+    // Only alarm inputs take a class or a normal state.
+    let t = format!("{BASE}\n[[point]]\nid = \"nvr-1.online\"\nbrick_class = \"Contact_Sensor\"\n");
+    assert_one(
+        &t,
+        "point[0].brick_class",
+        "Contact_Sensor",
+        "only alarm inputs",
+    );
+}
+
+#[test]
+fn a_normally_active_input_alarms_when_it_opens() {
+    let text = format!(
+        "{BASE}\n[[point]]\nid = \"nvr-1.alarm-in-2\"\nnormal = \"active\"\nnotification_class = 2\n"
+    );
+    let loaded = vgw::config::parse(Path::new("site.toml"), text).unwrap();
+    let site = vgw::model::build::build_with_registry(&loaded, None).unwrap();
+    let p = site.point("nvr-1.alarm-in-2").unwrap();
+    assert_eq!(
+        vgw::points::alarms::definition(p),
+        Some(vgw::points::alarms::Definition::ChangeOfState {
+            alarm_value: false,
+            class: 2
+        })
+    );
+}

@@ -171,6 +171,7 @@ pub fn check(loaded: &Loaded) -> Vec<ConfigError> {
     check_channels(&mut cx, f, &decls);
     check_users(&mut cx, f);
     check_ups_maps(&mut cx, f);
+    check_onvif_urls(&mut cx, f);
     cx.errors
 }
 
@@ -791,6 +792,36 @@ fn check_ups_maps(cx: &mut Ctx<'_>, f: &SiteFile) {
                 &KeyPath::root().key("ups").index(i).key("map"),
                 format!("register map `{map}`: {e}"),
             );
+        }
+    }
+}
+
+/// An `onvif` address must be an http(s) URL the driver can POST to; a
+/// typo here would otherwise show only as a device that never comes online.
+fn check_onvif_urls(cx: &mut Ctx<'_>, f: &SiteFile) {
+    let tables: [(&str, Vec<Option<&String>>); 4] = [
+        ("nvr", f.nvr.iter().map(|r| r.onvif.as_ref()).collect()),
+        ("dvr", f.dvr.iter().map(|r| r.onvif.as_ref()).collect()),
+        (
+            "ip_camera",
+            f.ip_camera.iter().map(|c| c.onvif.as_ref()).collect(),
+        ),
+        (
+            "encoder",
+            f.encoder.iter().map(|e| e.onvif.as_ref()).collect(),
+        ),
+    ];
+    for (table, urls) in tables {
+        for (i, u) in urls.into_iter().enumerate() {
+            let Some(u) = u else { continue };
+            let ok = url::Url::parse(u)
+                .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
+            if !ok {
+                cx.err(
+                    &KeyPath::root().key(table).index(i).key("onvif"),
+                    format!("`{u}` is not an http(s) URL; ONVIF devices are addressed by their device service, e.g. `http://10.0.0.5/onvif/device_service`"),
+                );
+            }
         }
     }
 }

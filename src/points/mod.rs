@@ -202,11 +202,7 @@ impl PointEngine {
         }
         s.value = value;
         s.quality = quality;
-        s.changed = SystemTime::now();
-        let change = self.change(point, s);
-        drop(states);
-        let _ = self.bus.send(change);
-        true
+        self.publish(states, point)
     }
 
     /// Writes (`Some`) or relinquishes (`None`) `level` of a writable point;
@@ -349,6 +345,17 @@ impl PointEngine {
             return false;
         }
         s.quality = quality;
+        self.publish(states, point)
+    }
+
+    /// Stamps the point's change time and sends it on the bus (after
+    /// releasing the lock: a slow receiver never holds up writers).
+    fn publish(
+        &self,
+        mut states: std::sync::RwLockWriteGuard<'_, Vec<PointState>>,
+        point: usize,
+    ) -> bool {
+        let s = &mut states[point];
         s.changed = SystemTime::now();
         let change = self.change(point, s);
         drop(states);

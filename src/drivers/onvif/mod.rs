@@ -203,7 +203,7 @@ async fn run_device(
         match result {
             Ok(()) => {}
             Err(e) if !warned => {
-                tracing::warn!(device = %dev.id, url = %dev.url, "ONVIF device unavailable: {e}");
+                tracing::warn!(device = %dev.id, url = %without_userinfo(&dev.url), "ONVIF device unavailable: {e}");
                 warned = true;
             }
             Err(e) => tracing::debug!(device = %dev.id, "ONVIF device still unavailable: {e}"),
@@ -280,8 +280,10 @@ async fn session(
             pts.clock(app, skew);
         }
     };
-    let mut sub =
-        client::create_pull_point(&soap, &events, client::TOPIC_FILTER, t.subscription_ttl).await?;
+    // A new subscription brings a fresh Initialized snapshot.
+    let subscribe =
+        || client::create_pull_point(&soap, &events, client::TOPIC_FILTER, t.subscription_ttl);
+    let mut sub = subscribe().await?;
     let mut renew_at = Instant::now() + t.subscription_ttl / 3;
     let mut clock_at = Instant::now() + t.clock_every;
     loop {
@@ -297,13 +299,7 @@ async fn session(
                     return Err(e);
                 }
                 tracing::info!(device = %dev.id, "Renew refused ({e}); subscribing again");
-                sub = client::create_pull_point(
-                    &soap,
-                    &events,
-                    client::TOPIC_FILTER,
-                    t.subscription_ttl,
-                )
-                .await?;
+                sub = subscribe().await?;
             }
             renew_at = Instant::now() + t.subscription_ttl / 3;
         }
@@ -332,13 +328,7 @@ async fn session(
                 // The subscription is gone (expired, device restarted):
                 // a new one brings a fresh Initialized snapshot.
                 tracing::info!(device = %dev.id, "PullMessages failed ({e}); subscribing again");
-                sub = client::create_pull_point(
-                    &soap,
-                    &events,
-                    client::TOPIC_FILTER,
-                    t.subscription_ttl,
-                )
-                .await?;
+                sub = subscribe().await?;
                 renew_at = Instant::now() + t.subscription_ttl / 3;
             }
         }
@@ -402,6 +392,19 @@ fn apply(app: &App, pts: &DevicePoints, map: &points::TokenMap, n: &Notification
             }
         }
         other => tracing::trace!("ONVIF topic {other} not mapped"),
+    }
+}
+
+/// A URL fit for the log: a `user:password@` written into it stays out.
+fn without_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(not a URL)".into(),
     }
 }
 
@@ -500,6 +503,15 @@ mod tests {
             assert_eq!(parse_bool(s), Some(v), "{s}");
         }
         assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn urls_in_the_log_lose_their_credentials() {
+        assert_eq!(
+            without_userinfo("http://admin:secret@10.0.0.5/onvif/device_service"),
+            "http://10.0.0.5/onvif/device_service"
+        );
+        assert_eq!(without_userinfo("http://10.0.0.5/x"), "http://10.0.0.5/x");
     }
 
     #[test]
