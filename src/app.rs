@@ -29,6 +29,9 @@ pub struct App {
     /// The BACnet device, once started (weak: stopping it must not wait
     /// for the app).
     pub bacnet: std::sync::OnceLock<std::sync::Weak<crate::bacnet::Stack>>,
+    /// What ONVIF devices reported about themselves (model, firmware,
+    /// stream URI), filled in by their driver.
+    pub onvif_facts: std::sync::Arc<crate::drivers::onvif::DeviceFacts>,
     /// Point history (only with a data dir).
     pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
@@ -67,6 +70,7 @@ impl App {
             hs,
             alarms,
             bacnet: std::sync::OnceLock::new(),
+            onvif_facts: Default::default(),
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),

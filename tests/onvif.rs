@@ -103,6 +103,16 @@ async fn a_door_contact_closing_reaches_its_point_and_raises_the_alarm() {
             .is_some_and(|a| a.state == vgw::points::alarms::EventState::Offnormal)
     })
     .await;
+    // What the device said about itself is kept for the equipment API.
+    let facts = app.onvif_facts.get("nvr-1").unwrap();
+    assert_eq!(facts.serial, "SIM-0001");
+    assert!(
+        facts
+            .stream_uri
+            .as_deref()
+            .is_some_and(|u| u.starts_with("rtsp://")),
+        "{facts:?}"
+    );
     // Other inputs are untouched.
     assert_eq!(state(&app, "nvr-1.alarm-in-4").value, Value::Bool(false));
     dev.set_input(3, false);

@@ -240,6 +240,7 @@ pub async fn equipment_one(
         "id": e.id, "name": e.name, "kind": e.kind, "class": crate::graph::project::equip_class(e.kind),
         "iri": s.iri(&e.id), "haystack_id": format!("@{}.{}", s.id, e.id),
         "location": location, "properties": props, "relations": relations, "haystack": tags, "points": points,
+        "device": app.onvif_facts.get(&e.id),
     })))
 }
 

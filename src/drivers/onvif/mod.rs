@@ -78,24 +78,35 @@ struct Device {
     password: String,
 }
 
-/// RTSP URIs learned with GetStreamUri, by equipment id (for the recorder,
-/// when the site file gives none).
+/// What the devices said about themselves (GetDeviceInformation,
+/// GetStreamUri), by equipment id: shown by the equipment API, and the
+/// RTSP URL for the recorder when the site file gives none.
 #[derive(Default)]
-pub struct StreamUris(Mutex<HashMap<String, String>>);
+pub struct DeviceFacts(Mutex<HashMap<String, Facts>>);
 
-impl StreamUris {
-    pub fn get(&self, equipment: &str) -> Option<String> {
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Facts {
+    pub manufacturer: String,
+    pub model: String,
+    pub firmware: String,
+    pub serial: String,
+    /// RTSP URI of the first media profile.
+    pub stream_uri: Option<String>,
+}
+
+impl DeviceFacts {
+    pub fn get(&self, equipment: &str) -> Option<Facts> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(equipment)
             .cloned()
     }
-    fn set(&self, equipment: &str, uri: String) {
+    fn set(&self, equipment: &str, facts: Facts) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(equipment.into(), uri);
+            .insert(equipment.into(), facts);
     }
 }
 
@@ -103,7 +114,6 @@ impl StreamUris {
 pub struct OnvifDrivers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    pub streams: Arc<StreamUris>,
 }
 
 impl OnvifDrivers {
@@ -148,7 +158,6 @@ pub fn spawn_with(
     timing: Timing,
 ) -> OnvifDrivers {
     let (stop, stop_rx) = watch::channel(false);
-    let streams = Arc::new(StreamUris::default());
     let mut tasks = Vec::new();
     for e in &app.site.equipment {
         let Some(url) = e.onvif.clone() else { continue };
@@ -168,16 +177,12 @@ pub fn spawn_with(
         let pts = DevicePoints::of(app, e);
         let app = app.clone();
         let stop = stop_rx.clone();
-        let streams = streams.clone();
+        let facts = app.onvif_facts.clone();
         tasks.push(tokio::spawn(async move {
-            run_device(app, dev, pts, stop, streams, timing).await;
+            run_device(app, dev, pts, stop, facts, timing).await;
         }));
     }
-    OnvifDrivers {
-        stop,
-        tasks,
-        streams,
-    }
+    OnvifDrivers { stop, tasks }
 }
 
 /// Sessions, forever: each ends on an error; the next starts after a
@@ -188,14 +193,14 @@ async fn run_device(
     dev: Device,
     pts: DevicePoints,
     mut stop: watch::Receiver<bool>,
-    streams: Arc<StreamUris>,
+    facts: Arc<DeviceFacts>,
     timing: Timing,
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut warned = false;
     loop {
         let started = Instant::now();
-        let result = session(&app, &dev, &pts, &mut stop, &streams, timing).await;
+        let result = session(&app, &dev, &pts, &mut stop, &facts, timing).await;
         if *stop.borrow() {
             return;
         }
@@ -229,7 +234,7 @@ async fn session(
     dev: &Device,
     pts: &DevicePoints,
     stop: &mut watch::Receiver<bool>,
-    streams: &StreamUris,
+    facts: &DeviceFacts,
     t: Timing,
 ) -> Result<(), OnvifError> {
     let soap = Arc::new(Soap::new(&dev.user, &dev.password, t.request_timeout));
@@ -247,13 +252,26 @@ async fn session(
     } else {
         Vec::new()
     };
-    if let Some(media) = &svc.media {
-        match client::first_stream_uri(&soap, media).await {
-            Ok(Some(uri)) => streams.set(&dev.id, uri),
-            Ok(None) => {}
-            Err(e) => tracing::debug!(device = %dev.id, "GetStreamUri: {e}"),
-        }
-    }
+    let stream_uri = match &svc.media {
+        Some(media) => match client::first_stream_uri(&soap, media).await {
+            Ok(uri) => uri,
+            Err(e) => {
+                tracing::debug!(device = %dev.id, "GetStreamUri: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    facts.set(
+        &dev.id,
+        Facts {
+            manufacturer: info.manufacturer.clone(),
+            model: info.model.clone(),
+            firmware: info.firmware.clone(),
+            serial: info.serial.clone(),
+            stream_uri,
+        },
+    );
     tracing::info!(device = %dev.id, manufacturer = %info.manufacturer, model = %info.model, firmware = %info.firmware, skew_ms = skew, inputs = inputs.len(), relays = relays.len(), "ONVIF device connected");
     pts.online(app);
     let map = Arc::new(points::TokenMap::new(inputs, relays));
