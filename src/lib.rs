@@ -18,3 +18,4 @@ pub mod http;
 pub mod model;
 pub mod points;
 pub mod sim;
+pub mod video;

@@ -7,3 +7,4 @@ pub mod demo;
 pub mod modbus_ups;
 pub mod ntp;
 pub mod onvif;
+pub mod rtsp;
