@@ -18,6 +18,8 @@ pub struct SiteFile {
     #[serde(default)]
     pub history: HistorySection,
     #[serde(default)]
+    pub recording: RecordingSection,
+    #[serde(default)]
     pub building: Vec<BuildingCfg>,
     #[serde(default)]
     pub floor: Vec<FloorCfg>,
@@ -251,7 +253,15 @@ equipment_table!(
 
 equipment_table!(IpCameraCfg {
     pub streams_to: Option<String>,
+    /// RTSP URL of the stream the gateway records (default: the one the
+    /// camera's ONVIF GetStreamUri reports).
     pub rtsp: Option<String>,
+    /// `continuous`, `on_alarm` or `off` (default: `[recording] mode`).
+    pub record: Option<String>,
+    /// Days of this camera's video kept (default `[recording] retention_days`).
+    pub retention_days: Option<u32>,
+    /// Size cap of this camera's video in GB.
+    pub max_gb: Option<f64>,
     pub rtsp_sub: Option<String>,
     pub onvif: Option<String>,
     pub codec: Option<String>,
@@ -317,6 +327,29 @@ pub struct PointOverrideCfg {
     /// Alarm inputs: cameras whose recordings an alarm bookmarks.
     #[serde(default)]
     pub cameras: Vec<String>,
+}
+
+/// Video recording (`docs/recording.md`).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct RecordingSection {
+    /// Record at all (default true: every camera with an RTSP URL).
+    pub enabled: Option<bool>,
+    /// `continuous` (default) or `on_alarm` (pre/post-alarm seconds only).
+    pub mode: Option<String>,
+    /// Days kept per camera unless the camera says otherwise (default 30).
+    pub retention_days: Option<u32>,
+    /// Size cap per camera in GB (default none).
+    pub max_gb_per_camera: Option<f64>,
+    /// Free space kept on the recording disk, % (default 5): the oldest
+    /// unlocked recordings go first when it runs short.
+    pub min_free_percent: Option<f64>,
+    /// Cap on the whole recording directory in GB (default none: the disk).
+    pub disk_budget_gb: Option<f64>,
+    /// Seconds before and after an alarm a bookmark covers (default 10/30).
+    pub pre_alarm_s: Option<u32>,
+    pub post_alarm_s: Option<u32>,
+    /// Days an alarm bookmark's range is locked against retention (default 30).
+    pub lock_days: Option<u32>,
 }
 
 /// Point history defaults (`docs/config.md`).

@@ -206,6 +206,7 @@ fn check_site(cx: &mut Ctx<'_>, f: &SiteFile) {
         }
     }
     check_bacnet(cx, &f.bacnet);
+    check_recording(cx, f);
     if f.history.retention_days == Some(0) {
         cx.err(
             &KeyPath::root().key("history").key("retention_days"),
@@ -820,6 +821,66 @@ fn check_onvif_urls(cx: &mut Ctx<'_>, f: &SiteFile) {
                 cx.err(
                     &KeyPath::root().key(table).index(i).key("onvif"),
                     format!("`{u}` is not an http(s) URL; ONVIF devices are addressed by their device service, e.g. `http://10.0.0.5/onvif/device_service`"),
+                );
+            }
+        }
+    }
+}
+
+/// `[recording]` and each camera's recording keys.
+fn check_recording(cx: &mut Ctx<'_>, f: &SiteFile) {
+    let at = KeyPath::root().key("recording");
+    let r = &f.recording;
+    let mode = |cx: &mut Ctx<'_>, path: KeyPath, v: &Option<String>, off_ok: bool| {
+        if let Some(m) = v {
+            let ok = match m.as_str() {
+                "continuous" | "on_alarm" => true,
+                "off" => off_ok,
+                _ => false,
+            };
+            if !ok {
+                let choices = if off_ok {
+                    "`continuous`, `on_alarm` or `off`"
+                } else {
+                    "`continuous` or `on_alarm`"
+                };
+                cx.err(&path, format!("`{m}`: expected {choices}"));
+            }
+        }
+    };
+    mode(cx, at.key("mode"), &r.mode, false);
+    let days = |cx: &mut Ctx<'_>, path: KeyPath, v: Option<u32>| {
+        if v == Some(0) {
+            cx.err(&path, "must be at least 1 day");
+        }
+    };
+    days(cx, at.key("retention_days"), r.retention_days);
+    days(cx, at.key("lock_days"), r.lock_days);
+    let positive = |cx: &mut Ctx<'_>, path: KeyPath, v: Option<f64>| {
+        if v.is_some_and(|g| !(g.is_finite() && g > 0.0)) {
+            cx.err(&path, "must be a positive number of GB");
+        }
+    };
+    positive(cx, at.key("max_gb_per_camera"), r.max_gb_per_camera);
+    positive(cx, at.key("disk_budget_gb"), r.disk_budget_gb);
+    if r.min_free_percent
+        .is_some_and(|p| !(0.0..=50.0).contains(&p))
+    {
+        cx.err(&at.key("min_free_percent"), "must be between 0 and 50 (%)");
+    }
+    for (i, c) in f.ip_camera.iter().enumerate() {
+        let p = KeyPath::root().key("ip_camera").index(i);
+        mode(cx, p.key("record"), &c.record, true);
+        days(cx, p.key("retention_days"), c.retention_days);
+        positive(cx, p.key("max_gb"), c.max_gb);
+        if let Some(u) = &c.rtsp {
+            let ok = url::Url::parse(u).is_ok_and(|p| p.scheme() == "rtsp" && p.host().is_some());
+            if !ok {
+                cx.err(&p.key("rtsp"), format!("`{u}` is not an rtsp:// URL"));
+            } else if url::Url::parse(u).is_ok_and(|p| p.password().is_some()) {
+                cx.err(
+                    &p.key("rtsp"),
+                    "a password in the URL would reach the model and the logs; name a `credential` instead",
                 );
             }
         }

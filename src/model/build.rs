@@ -132,6 +132,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         let mut driver_address: Option<String> = None;
         let mut modbus: Option<super::ModbusTarget> = None;
         let mut onvif: Option<String> = None;
+        let mut recording: Option<super::CameraRecording> = None;
         let mut parts = Vec::new();
         match d.kind {
             EquipKind::Nvr | EquipKind::HybridRecorder | EquipKind::Dvr => {
@@ -156,6 +157,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             EquipKind::IpCamera => {
                 let cam = &f.ip_camera[index_of(&d.path)];
                 onvif = cam.onvif.clone();
+                recording = Some(camera_recording(&f.recording, cam));
                 opt_str(&mut props, &CODEC, &cam.codec);
                 opt_str(&mut props, &MAX_RESOLUTION, &cam.max_resolution);
                 if cam.alarm_inputs > 0 {
@@ -214,6 +216,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
             driver_address,
             modbus,
             onvif,
+            recording,
         });
         for (id, name, kind) in parts {
             equipment.push(Equipment {
@@ -232,6 +235,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
                 driver_address: None,
                 modbus: None,
                 onvif: None,
+                recording: None,
             });
         }
     }
@@ -263,6 +267,7 @@ pub fn build(loaded: &Loaded, registry: &mut InstanceRegistry) -> Result<Site, C
         driver_address: None,
         modbus: None,
         onvif: None,
+        recording: None,
     });
 
     let (points, errors) = instantiate_points(loaded, &mut equipment, &recorders, registry);
@@ -707,6 +712,53 @@ fn settings(loaded: &Loaded) -> Settings {
         users: f.user.clone(),
         secrets_file: f.gateway.secrets_file.as_ref().map(|s| base.join(s)),
         bacnet: bacnet_settings(&f.bacnet),
+        recording: recording_settings(&f.recording),
+    }
+}
+
+const GB: f64 = 1e9;
+
+/// `[recording]` after validation (bad values were reported).
+fn recording_settings(r: &crate::config::schema::RecordingSection) -> super::RecordingSettings {
+    let d = super::RecordingSettings::default();
+    super::RecordingSettings {
+        enabled: r.enabled.unwrap_or(d.enabled),
+        mode: r
+            .mode
+            .as_deref()
+            .and_then(super::RecordMode::parse)
+            .unwrap_or(d.mode),
+        retention_days: r.retention_days.unwrap_or(d.retention_days),
+        max_bytes_per_camera: r.max_gb_per_camera.map(|g| (g * GB) as u64),
+        min_free_percent: r.min_free_percent.unwrap_or(d.min_free_percent),
+        disk_budget_bytes: r.disk_budget_gb.map(|g| (g * GB) as u64),
+        pre_alarm_s: r.pre_alarm_s.unwrap_or(d.pre_alarm_s),
+        post_alarm_s: r.post_alarm_s.unwrap_or(d.post_alarm_s),
+        lock_days: r.lock_days.unwrap_or(d.lock_days),
+    }
+}
+
+/// A camera's recording: its own keys over `[recording]`.
+fn camera_recording(
+    r: &crate::config::schema::RecordingSection,
+    cam: &crate::config::schema::IpCameraCfg,
+) -> super::CameraRecording {
+    let site = recording_settings(r);
+    super::CameraRecording {
+        rtsp: cam.rtsp.clone(),
+        mode: if site.enabled {
+            cam.record
+                .as_deref()
+                .and_then(super::RecordMode::parse)
+                .unwrap_or(site.mode)
+        } else {
+            super::RecordMode::Off
+        },
+        retention_days: cam.retention_days.unwrap_or(site.retention_days),
+        max_bytes: cam
+            .max_gb
+            .map(|g| (g * GB) as u64)
+            .or(site.max_bytes_per_camera),
     }
 }
 

@@ -44,6 +44,68 @@ pub struct Settings {
     pub users: Vec<crate::config::UserCfg>,
     pub secrets_file: Option<std::path::PathBuf>,
     pub bacnet: BacnetSettings,
+    pub recording: RecordingSettings,
+}
+
+/// How a camera is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordMode {
+    Continuous,
+    /// Only the pre/post-alarm window around an alarm of a linked point.
+    OnAlarm,
+    Off,
+}
+
+impl RecordMode {
+    pub fn parse(s: &str) -> Option<RecordMode> {
+        match s {
+            "continuous" => Some(RecordMode::Continuous),
+            "on_alarm" => Some(RecordMode::OnAlarm),
+            "off" => Some(RecordMode::Off),
+            _ => None,
+        }
+    }
+}
+
+/// `[recording]`, validated, defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingSettings {
+    pub enabled: bool,
+    pub mode: RecordMode,
+    pub retention_days: u32,
+    pub max_bytes_per_camera: Option<u64>,
+    pub min_free_percent: f64,
+    pub disk_budget_bytes: Option<u64>,
+    pub pre_alarm_s: u32,
+    pub post_alarm_s: u32,
+    pub lock_days: u32,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            enabled: true,
+            mode: RecordMode::Continuous,
+            retention_days: 30,
+            max_bytes_per_camera: None,
+            min_free_percent: 5.0,
+            disk_budget_bytes: None,
+            pre_alarm_s: 10,
+            post_alarm_s: 30,
+            lock_days: 30,
+        }
+    }
+}
+
+/// One camera's recording settings (`[[ip_camera]] rtsp/record/...`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraRecording {
+    /// The stream recorded; `None`: ask the camera over ONVIF.
+    pub rtsp: Option<String>,
+    pub mode: RecordMode,
+    pub retention_days: u32,
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +216,9 @@ pub struct Equipment {
     /// ONVIF device service URL (`onvif = "http://host:port/onvif/device_service"`).
     #[serde(skip)]
     pub onvif: Option<String>,
+    /// Cameras: how (and whether) the gateway records it.
+    #[serde(skip)]
+    pub recording: Option<CameraRecording>,
 }
 
 /// Where and how a UPS is read over Modbus TCP.

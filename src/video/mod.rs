@@ -9,5 +9,6 @@
 //!   crash recovery and retention.
 
 pub mod h26x;
+pub mod ingest;
 pub mod mp4;
 pub mod store;
