@@ -511,6 +511,15 @@ pub const DISK_USAGE: PointTemplate = t(
     Some(PERCENT),
     true,
 );
+pub const STORAGE_WRITE_ERROR: PointTemplate = t(
+    "storage-write-error",
+    "Recording write error",
+    Vgw("Storage_Write_Error_Alarm"),
+    &["storage", "fault", "alarm"],
+    Bool,
+    None,
+    true,
+);
 pub const OLDEST_RECORDING: PointTemplate = t(
     "oldest-recording",
     "Oldest recording age",
@@ -573,7 +582,7 @@ pub fn for_kind(kind: EquipKind) -> &'static [&'static PointTemplate] {
         ],
         NtpServer => &[&ONLINE, &STRATUM, &NTP_OFFSET, &ROOT_DISTANCE, &SYNC_ALARM],
         Pdu | PoeSwitch | VmsServer | Workstation => &[&ONLINE],
-        Gateway => &[&DISK_USAGE, &OLDEST_RECORDING],
+        Gateway => &[&DISK_USAGE, &OLDEST_RECORDING, &STORAGE_WRITE_ERROR],
         StorageDrive | Relay => &[],
     }
 }

@@ -8,6 +8,7 @@
 //! - `store`: segment files, the per-disk writer thread, the index,
 //!   crash recovery and retention.
 
+pub mod audit;
 pub mod h26x;
 pub mod ingest;
 pub mod mp4;
