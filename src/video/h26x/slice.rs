@@ -80,7 +80,7 @@ fn h264_slice_type(nal: &[u8]) -> Result<u32, H26xError> {
     let rbsp = remove_emulation_prevention(&nal[..nal.len().min(HEADER_PREFIX)]);
     let mut r = BitReader::new(rbsp.get(1..).ok_or(H26xError::Truncated)?);
     r.read_ue()?; // first_mb_in_slice
-    Ok(r.read_ue()?)
+    r.read_ue()
 }
 
 /// Whether the length-prefixed `frame` contains a B slice. `params` are the

@@ -20,7 +20,7 @@ pub use fmp4::{fragment, init_segment, Sample};
 pub use read::{read_fragment, FragmentInfo, SampleInfo};
 pub use sample_entry::{codec_of_sample_entry, sample_entry_from};
 
-use super::h26x::H26xError;
+use super::h26x::{parse_decoder_config, Codec, H26xError};
 
 /// Movie and media timescale: the 90 kHz RTP video clock, so camera
 /// timestamps need no conversion.
@@ -36,6 +36,21 @@ pub struct Track {
     /// Displayed (cropped) size in pixels, for tkhd.
     pub width: u32,
     pub height: u32,
+}
+
+impl Track {
+    /// The track for a stream known by its avcC / hvcC record (retina's
+    /// `extra_data()`): displayed size from the SPS, sample entry built by
+    /// [`sample_entry_from`]. Lets the simulator and tests do without
+    /// retina's sample entry builder.
+    pub fn from_decoder_config(codec: Codec, extra_data: &[u8]) -> Result<Track, Mp4Error> {
+        let size = parse_decoder_config(codec, extra_data)?.sps_info(codec)?;
+        Ok(Track {
+            sample_entry: sample_entry_from(codec, extra_data, size.width, size.height)?,
+            width: size.width,
+            height: size.height,
+        })
+    }
 }
 
 /// trun/trex sample_flags (14496-12 §8.8.3.1): a sync sample depends on no
