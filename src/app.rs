@@ -32,6 +32,8 @@ pub struct App {
     /// What ONVIF devices reported about themselves (model, firmware,
     /// stream URI), filled in by their driver.
     pub onvif_facts: std::sync::Arc<crate::drivers::onvif::DeviceFacts>,
+    /// The recording service, once started (needs a data dir).
+    pub recording: std::sync::OnceLock<std::sync::Arc<crate::video::service::Recording>>,
     /// Point history (only with a data dir).
     pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
@@ -71,6 +73,7 @@ impl App {
             alarms,
             bacnet: std::sync::OnceLock::new(),
             onvif_facts: Default::default(),
+            recording: std::sync::OnceLock::new(),
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
@@ -134,6 +137,43 @@ impl App {
     fn log_transition(&self, t: &crate::points::alarms::Transition) {
         let id = self.site.points.get(t.point).map_or("?", |p| p.id.as_str());
         tracing::info!(point = %id, from = ?t.from, to = ?t.to, "alarm transition");
+        if t.to != crate::points::alarms::EventState::Normal
+            && t.to != crate::points::alarms::EventState::Fault
+        {
+            self.bookmark(t.point);
+        }
+    }
+
+    /// An alarm of a point linked to cameras (`[[point]] cameras`) marks
+    /// their recordings: a bookmark from `pre_alarm_s` before to
+    /// `post_alarm_s` after now, locked against retention for `lock_days`.
+    fn bookmark(&self, point: usize) {
+        let (Some(p), Some(rec)) = (self.site.points.get(point), self.recording.get()) else {
+            return;
+        };
+        if p.cameras.is_empty() {
+            return;
+        }
+        let r = &self.site.settings.recording;
+        let now = crate::video::store::now_ms();
+        let (start, end) = (
+            now - i64::from(r.pre_alarm_s) * 1000,
+            now + i64::from(r.post_alarm_s) * 1000,
+        );
+        let until = now + i64::from(r.lock_days) * 86_400_000;
+        let reason = format!("{}{}", crate::http::video::BOOKMARK, p.id);
+        let (rec, cameras) = (rec.clone(), p.cameras.clone());
+        // An index write: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            for c in cameras {
+                if let Err(e) = rec
+                    .store
+                    .lock(&c, start, end, &reason, "alarm", Some(until))
+                {
+                    tracing::warn!(camera = %c, "alarm bookmark not stored: {e}");
+                }
+            }
+        });
     }
 
     pub fn haystack_entity(&self, id: &str) -> Option<&HEntity> {

@@ -185,11 +185,16 @@ fn start(
             None => crate::drivers::onvif::spawn(&app),
         };
         let scenario = devices.as_ref().map(|d| d.run_scenario());
+        let recording = start_recording(&app, data_dir, devices.is_some());
         let served = crate::http::serve(app, bound).await;
         // Unsubscribe from the devices' PullPoints, as far as they answer.
         onvif.shutdown(std::time::Duration::from_secs(3)).await;
         if let Some(s) = scenario {
             s.abort();
+        }
+        // Whatever the recorders hold reaches the disk and the index.
+        if let Some(r) = recording {
+            r.shutdown(std::time::Duration::from_secs(5)).await;
         }
         if let Some(b) = bacnet {
             b.stop().await;
@@ -200,6 +205,39 @@ fn start(
     // it must not hold up shutdown.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+/// Starts recording every camera that records; a store that cannot open
+/// is logged and the gateway runs on without video.
+fn start_recording(
+    app: &Arc<App>,
+    data_dir: &Path,
+    demo: bool,
+) -> Option<Arc<crate::video::service::Recording>> {
+    if !app.site.settings.recording.enabled {
+        return None;
+    }
+    let secrets = crate::config::secrets::Secrets::load(app.site.settings.secrets_file.as_deref())
+        .unwrap_or_default();
+    let creds = |name: &str| {
+        if demo {
+            crate::sim::demo::credential(name)
+        } else {
+            secrets.get(name)
+        }
+    };
+    match crate::video::service::start(app, data_dir, &creds, Default::default()) {
+        Ok(r) => {
+            let r = Arc::new(r);
+            let _ = app.recording.set(r.clone());
+            crate::video::service::spawn_health(app, &r);
+            Some(r)
+        }
+        Err(e) => {
+            tracing::error!("recording is off: {e:#}");
+            None
+        }
+    }
 }
 
 pub fn export(

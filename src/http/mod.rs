@@ -4,6 +4,7 @@ pub mod access;
 pub mod api;
 pub mod haystack;
 pub mod sparql;
+pub mod video;
 
 use crate::app::App;
 use axum::extract::{DefaultBodyLimit, State};
@@ -40,6 +41,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/bacnet/state-texts.csv", get(api::bacnet_state_texts))
         .route("/api/bacnet/points.csv", get(api::bacnet_points_csv))
         .route("/api/points/{id}/history", get(api::point_history))
+        .route("/api/cameras/{id}/recordings", get(video::recordings))
+        .route("/api/cameras/{id}/clip.mp4", get(video::clip))
+        .route("/api/cameras/{id}/locks", post(video::lock))
+        .route("/api/recording/audit", get(video::audit))
         .route("/haystack/{op}", axum::routing::any(haystack::op))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))

@@ -7,9 +7,15 @@
 //!   and the progressive MP4 of an export.
 //! - `store`: segment files, the per-disk writer thread, the index,
 //!   crash recovery and retention.
+//! - `ingest` (the only retina user) and `recorder`: RTSP sessions to
+//!   fragments; `service`: recorders of a running gateway and their
+//!   health points; `export`: clips; `audit`: the chain-of-custody log.
 
 pub mod audit;
+pub mod export;
 pub mod h26x;
 pub mod ingest;
 pub mod mp4;
+pub mod recorder;
+pub mod service;
 pub mod store;

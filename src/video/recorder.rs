@@ -1,0 +1,301 @@
+//! One camera's recorder: ingest sessions (with reconnect, backoff and
+//! jitter) → groups of pictures → one fMP4 fragment per GOP → the store.
+//! Recording starts at the first keyframe (H.265 CRA included, checked on
+//! the NAL types ourselves); a parameter change starts a new segment with
+//! its own sample entry; a stream with B-frames is refused with a clear
+//! error (we write no composition offsets, so B-frames would play out of
+//! order).
+
+use super::h26x::{self, Codec};
+use super::ingest::{self, Event, IngestError, Params};
+use super::mp4;
+use super::store::{Fragment, StreamWriter};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Longest wait between reconnect attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// After a refusal (B-frames, no video): retrying sooner changes nothing.
+pub const REFUSED_RETRY: Duration = Duration::from_secs(300);
+/// A GOP longer than this is cut into several fragments anyway, so a
+/// camera with a 10 s GOP still reaches the disk every few seconds.
+const MAX_FRAGMENT_90K: i64 = 2 * 90_000;
+
+/// What the health points show; updated by the recorder, read by a tick.
+#[derive(Default)]
+pub struct Stats {
+    pub connected: AtomicBool,
+    pub recording: AtomicBool,
+    /// Wall ms of the last frame received.
+    pub last_frame_ms: AtomicI64,
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Frames the store could not take (backpressure) or before the first keyframe.
+    pub dropped: AtomicU64,
+    pub fragments: AtomicU64,
+    /// Why the stream is not recorded, when it is not.
+    pub problem: Mutex<Option<String>>,
+}
+
+impl Stats {
+    fn problem(&self, p: Option<String>) {
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+}
+
+fn wall_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Pending {
+    ts_90k: i64,
+    data: Vec<u8>,
+    key: bool,
+    wall_ms: i64,
+}
+
+/// Turns frames into fragments for one session.
+struct Gop<'a> {
+    writer: &'a StreamWriter,
+    stats: &'a Stats,
+    params: Option<Params>,
+    frames: Vec<Pending>,
+    /// Until the first keyframe after (re)start or a parameter change.
+    waiting_keyframe: bool,
+    /// The B-frame check runs once per parameter set.
+    checked: bool,
+    /// Parameter sets of the current track (the B-slice check reads them).
+    param_sets: Option<h26x::ParameterSets>,
+    /// Base decode time of the next fragment (90 kHz, this segment).
+    next_decode: u64,
+    /// Typical frame duration, for the last frame of a flushed GOP.
+    last_delta: i64,
+}
+
+impl Gop<'_> {
+    fn on_event(&mut self, e: Event) -> Result<(), IngestError> {
+        match e {
+            Event::Params(p) => {
+                if self.params.as_ref() == Some(&p) {
+                    return Ok(());
+                }
+                self.flush(None);
+                let track = mp4::Track {
+                    sample_entry: p.sample_entry.clone(),
+                    width: p.width,
+                    height: p.height,
+                };
+                let codec = match p.codec {
+                    Codec::H264 => "h264",
+                    Codec::H265 => "h265",
+                };
+                self.writer
+                    .init(
+                        mp4::init_segment(&track),
+                        p.rfc6381.clone(),
+                        p.width,
+                        p.height,
+                    )
+                    .map_err(|e| IngestError::Unrecordable(format!("store: {e}")))?;
+                tracing::info!(codec, rfc6381 = %p.rfc6381, width = p.width, height = p.height, "recording parameters");
+                self.param_sets = h26x::parse_decoder_config(p.codec, &p.extra_data).ok();
+                self.params = Some(p);
+                self.waiting_keyframe = true;
+                self.checked = false;
+                self.next_decode = 0;
+                Ok(())
+            }
+            Event::Frame(f) => self.on_frame(f),
+        }
+    }
+
+    fn on_frame(&mut self, f: ingest::Frame) -> Result<(), IngestError> {
+        let Some(p) = &self.params else {
+            // No parameters yet (neither SDP nor in-band): nothing to
+            // decode with.
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        let key = h26x::is_keyframe(p.codec, &f.data) || f.random_access;
+        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(f.data.len() as u64, Ordering::Relaxed);
+        self.stats
+            .last_frame_ms
+            .store(wall_ms(f.received), Ordering::Relaxed);
+        if self.waiting_keyframe && !key {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.waiting_keyframe = false;
+        if !key && !self.checked {
+            self.checked = true;
+            let b = match &self.param_sets {
+                Some(ps) => h26x::has_b_slices(p.codec, &f.data, ps).unwrap_or(false),
+                None => false,
+            };
+            if b {
+                return Err(IngestError::Unrecordable(
+                    "the stream has B-frames, which vgw cannot record; set the camera's encoder to I/P frames only (no B-frames)".into(),
+                ));
+            }
+        }
+        let span = self
+            .frames
+            .first()
+            .map_or(0, |first| f.ts_90k - first.ts_90k);
+        if key || span >= MAX_FRAGMENT_90K {
+            self.flush(Some(f.ts_90k));
+        }
+        if let Some(prev) = self.frames.last() {
+            let d = f.ts_90k - prev.ts_90k;
+            if d > 0 {
+                self.last_delta = d;
+            }
+        }
+        self.frames.push(Pending {
+            ts_90k: f.ts_90k,
+            wall_ms: wall_ms(f.received),
+            data: f.data,
+            key,
+        });
+        Ok(())
+    }
+
+    /// Writes the frames held as one fragment; `next_ts` (the frame that
+    /// follows) gives the last one its duration.
+    fn flush(&mut self, next_ts: Option<i64>) {
+        if self.frames.is_empty() {
+            return;
+        }
+        let n = self.frames.len();
+        let durations: Vec<u32> = (0..n)
+            .map(|i| {
+                let end = self
+                    .frames
+                    .get(i + 1)
+                    .map(|f| f.ts_90k)
+                    .or(next_ts)
+                    .unwrap_or(self.frames[i].ts_90k + self.last_delta.max(1));
+                (end - self.frames[i].ts_90k).clamp(1, i64::from(u32::MAX)) as u32
+            })
+            .collect();
+        let samples: Vec<mp4::Sample<'_>> = self
+            .frames
+            .iter()
+            .zip(&durations)
+            .map(|(f, &d)| mp4::Sample {
+                duration: d,
+                is_sync: f.key,
+                data: &f.data,
+            })
+            .collect();
+        let seq = self.stats.fragments.fetch_add(1, Ordering::Relaxed) as u32 + 1;
+        let bytes = mp4::fragment(seq, self.next_decode, &samples);
+        let duration: u64 = durations.iter().map(|&d| u64::from(d)).sum();
+        let frag = Fragment {
+            bytes,
+            start_90k: self.next_decode,
+            duration_90k: duration.min(u64::from(u32::MAX)) as u32,
+            wall_ms: self.frames[0].wall_ms,
+            frames: n as u32,
+            keyframe: self.frames[0].key,
+        };
+        self.next_decode += duration;
+        match self.writer.fragment(frag) {
+            Ok(()) => self.stats.recording.store(true, Ordering::Relaxed),
+            Err(e) => {
+                self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                tracing::warn!("fragment not stored: {e}");
+            }
+        }
+        self.frames.clear();
+    }
+}
+
+/// Records one stream until `stop` turns true: sessions with reconnect.
+pub async fn run(
+    url: String,
+    credentials: Option<(String, String)>,
+    writer: StreamWriter,
+    stats: Arc<Stats>,
+    timeouts: ingest::Timeouts,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut warned = false;
+    loop {
+        let started = std::time::Instant::now();
+        let result = {
+            let mut gop = Gop {
+                writer: &writer,
+                stats: &stats,
+                params: None,
+                frames: Vec::new(),
+                waiting_keyframe: true,
+                checked: false,
+                param_sets: None,
+                next_decode: 0,
+                last_delta: 3000,
+            };
+            let stop_flag = stop.clone();
+            let mut on_event = |e: Event| -> Result<(), IngestError> {
+                if *stop_flag.borrow() {
+                    return Err(IngestError::Stopped);
+                }
+                if matches!(e, Event::Frame(_)) && !stats.connected.load(Ordering::Relaxed) {
+                    stats.connected.store(true, Ordering::Relaxed);
+                }
+                gop.on_event(e)
+            };
+            let r = tokio::select! {
+                r = ingest::session(&url, credentials.clone(), timeouts, &mut on_event) => r,
+                _ = stop.changed() => Err(IngestError::Stopped),
+            };
+            // What arrived before the break is kept.
+            gop.flush(None);
+            r
+        };
+        writer.gap();
+        stats.connected.store(false, Ordering::Relaxed);
+        stats.recording.store(false, Ordering::Relaxed);
+        let err = match result {
+            Err(IngestError::Stopped) | Ok(()) if *stop.borrow() => return,
+            Err(e) => e,
+            Ok(()) => IngestError::Rtsp("session ended".into()),
+        };
+        stats.problem(Some(err.to_string()));
+        if !warned {
+            tracing::warn!(url = %redact(&url), "recording interrupted: {err}");
+            warned = true;
+        }
+        if started.elapsed() > BACKOFF_MAX {
+            backoff = Duration::from_secs(1);
+            warned = false;
+        }
+        let wait = match err {
+            IngestError::Unrecordable(_) | IngestError::NoVideo(_) => REFUSED_RETRY,
+            _ => backoff + Duration::from_millis(rand::random::<u64>() % 1000),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// The URL without a password (the site file refuses them, ONVIF-reported
+/// URLs may still carry one).
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
