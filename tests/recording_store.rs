@@ -407,6 +407,13 @@ fn crash_loses_at_most_the_last_sync_interval() {
         assert!(child.try_wait().unwrap().is_none(), "child exited");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Kill at an arbitrary point of the sync cycle, not just after a commit.
+    let phase = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 1_000_000_000;
+    std::thread::sleep(Duration::from_nanos(u64::from(phase)));
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     reader.join().unwrap();
