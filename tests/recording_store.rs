@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vgw::video::store::{boxes, Fragment, RetentionConfig, Store, StoreConfig, StreamWriter};
+use vgw::video::store::{
+    boxes, Fragment, RetentionConfig, Store, StoreConfig, StoreError, StreamWriter,
+};
 
 /// 2026-12-01T12:00:00Z
 const T0: i64 = 1_796_126_400_000;
@@ -79,6 +81,12 @@ fn two_cameras_runs_gaps_usage_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), manual_cfg(10)).unwrap();
     assert!(store.recovery().is_clean());
+    // One writer per directory: a second store would "recover" our open
+    // segments from under us.
+    assert!(matches!(
+        Store::open(dir.path(), manual_cfg(10)),
+        Err(StoreError::InUse(_))
+    ));
 
     // cam1: 60 s of 2 s fragments, keyframe every third; the stream breaks;
     // 20 s more from T0+100 s on a restarted 90k timeline.
