@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vgw::video::store::{boxes, Fragment, RetentionConfig, Store, StoreConfig, StreamWriter};
+use vgw::video::store::{
+    boxes, Fragment, RetentionConfig, Store, StoreConfig, StoreError, StreamWriter,
+};
 
 /// 2026-12-01T12:00:00Z
 const T0: i64 = 1_796_126_400_000;
@@ -79,6 +81,12 @@ fn two_cameras_runs_gaps_usage_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), manual_cfg(10)).unwrap();
     assert!(store.recovery().is_clean());
+    // One writer per directory: a second store would "recover" our open
+    // segments from under us.
+    assert!(matches!(
+        Store::open(dir.path(), manual_cfg(10)),
+        Err(StoreError::InUse(_))
+    ));
 
     // cam1: 60 s of 2 s fragments, keyframe every third; the stream breaks;
     // 20 s more from T0+100 s on a restarted 90k timeline.
@@ -130,7 +138,34 @@ fn two_cameras_runs_gaps_usage_and_export() {
             true,
         );
     }
+    // cam1's sub stream is stream 1 of 2: its first segment is staggered by
+    // half a segment (15 s, so 16 s at a 2 s fragment boundary).
+    let mut sub = Feed {
+        w: store.stream("cam1", "sub", 1, 2),
+        sent: HashMap::new(),
+    };
+    sub.w
+        .init(init_segment(4), "avc1.4d401e".into(), 640, 360)
+        .unwrap();
+    for i in 0..20u32 {
+        sub.send(
+            i,
+            u64::from(i) * 2 * SEC,
+            2 * SEC,
+            T0 + i64::from(i) * 2000,
+            true,
+        );
+    }
     store.sync_now().unwrap();
+    let subs = store.recordings("cam1", "sub", T0, T0 + 100_000).unwrap();
+    let lens: Vec<i64> = subs[0]
+        .segments
+        .iter()
+        .map(|s| s.end_ms - s.start_ms)
+        .collect();
+    assert_eq!(lens, vec![16_000, 10_000, 10_000, 4_000]);
+    // Every fragment so far is durable and indexed: the lag is measured.
+    assert!(store.durability_lag_p99().is_some());
 
     // Files: dated directory, named after the first fragment, init first.
     let first = dir
@@ -169,10 +204,11 @@ fn two_cameras_runs_gaps_usage_and_export() {
     assert_eq!(segs2.len(), 2);
     assert_eq!((segs2[0].width, segs2[1].width), (1280, 640));
 
-    // Usage equals what is on disk.
+    // Usage (all of a camera's streams) equals what is on disk.
     let u1 = store.usage("cam1").unwrap();
     let on_disk: u64 = runs
         .iter()
+        .chain(&subs)
         .flat_map(|r| &r.segments)
         .map(|s| std::fs::metadata(&s.path).unwrap().len())
         .sum();
@@ -317,6 +353,84 @@ fn only_locked_data_left_is_flagged_and_recording_resumes_after_unlock() {
     assert_eq!(store.usage("cam").unwrap().newest_ms, Some(T0 + 21_000));
 }
 
+/// `max_days` and `max_bytes` per camera; an expired lock protects nothing,
+/// a live one does.
+#[test]
+fn per_camera_age_and_size_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = manual_cfg(10);
+    cfg.retention.default.max_days = Some(2);
+    cfg.retention.cameras.insert(
+        "small".into(),
+        vgw::video::store::CameraRetention {
+            max_days: None,
+            max_bytes: Some(30_000),
+        },
+    );
+    let store = Store::open(dir.path(), cfg).unwrap();
+    let now = vgw::video::store::now_ms();
+    let day = 86_400_000;
+    // Locks may be taken before (or while) the video is recorded.
+    store
+        .lock(
+            "old",
+            now - 3 * day,
+            now - 3 * day + 5_000,
+            "case 7",
+            "eve",
+            None,
+        )
+        .unwrap();
+    store
+        .lock(
+            "old",
+            now - 4 * day,
+            now - 4 * day + 5_000,
+            "stale",
+            "eve",
+            Some(now - 1),
+        )
+        .unwrap();
+    let record = |camera: &str, start: i64, n: u32| {
+        let w = store.stream(camera, "main", 0, 1);
+        w.init(init_segment(1), "avc1".into(), 640, 480).unwrap();
+        for i in 0..n {
+            w.fragment(Fragment {
+                bytes: fragment_bytes(i, 5_000),
+                start_90k: u64::from(i) * 2 * SEC,
+                duration_90k: 2 * SEC as u32,
+                wall_ms: start + i64::from(i) * 2000,
+                frames: 50,
+                keyframe: true,
+            })
+            .unwrap();
+        }
+        w.close().unwrap();
+    };
+    // "old": 20 s four days ago, 20 s three days ago, 20 s an hour ago.
+    record("old", now - 4 * day, 10);
+    record("old", now - 3 * day, 10);
+    record("old", now - 3_600_000, 10);
+    // "small": 60 s in six 10 s segments of ~25.5 kB.
+    record("small", now - 3_600_000, 30);
+    store.sync_now().unwrap();
+    let out = store.run_retention_now().unwrap();
+    assert!(!out.blocked);
+
+    let runs = store.recordings("old", "main", 0, i64::MAX).unwrap();
+    let starts: Vec<i64> = runs.iter().map(|r| r.start_ms).collect();
+    // Four days ago: gone (its lock expired). Three days ago: only the
+    // locked first segment is left. An hour ago: untouched.
+    assert_eq!(starts, vec![now - 3 * day, now - 3_600_000]);
+    assert_eq!(runs[0].segments.len(), 1);
+    assert_eq!(runs[1].end_ms, now - 3_600_000 + 20_000);
+
+    // "small" keeps its newest segment(s) within 30 kB.
+    let u = store.usage("small").unwrap();
+    assert!(u.bytes <= 30_000, "{u:?}");
+    assert_eq!(u.newest_ms, Some(now - 3_600_000 + 60_000));
+}
+
 const CRASH_DIR: &str = "VGW_STORE_CRASH_DIR";
 
 /// Run by `crash_loses_at_most_the_last_sync_interval` in a child process:
@@ -407,6 +521,13 @@ fn crash_loses_at_most_the_last_sync_interval() {
         assert!(child.try_wait().unwrap().is_none(), "child exited");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Kill at an arbitrary point of the sync cycle, not just after a commit.
+    let phase = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 1_000_000_000;
+    std::thread::sleep(Duration::from_nanos(u64::from(phase)));
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     reader.join().unwrap();

@@ -54,6 +54,9 @@ pub enum StoreError {
     /// A fragment before any init segment: it could not be decoded.
     #[error("fragment before init segment")]
     NoInit,
+    /// Another store (process) holds this directory.
+    #[error("{0} is in use by another recording store")]
+    InUse(PathBuf),
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error("recording store I/O: {0}")]
@@ -143,6 +146,9 @@ pub struct Store {
     reader: Mutex<Connection>,
     thread: Option<JoinHandle<()>>,
     recovery: RecoveryReport,
+    /// Held for the store's life: a second writer on the same directory
+    /// (another vgw, a test) would truncate our open segments as "crashed".
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 pub fn now_ms() -> i64 {
@@ -155,6 +161,13 @@ impl Store {
     pub fn open(data_dir: &Path, cfg: StoreConfig) -> Result<Store, StoreError> {
         let root = data_dir.join("recordings");
         std::fs::create_dir_all(&root)?;
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("lock"))?;
+        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|_| StoreError::InUse(root.clone()))?;
         let db_path = root.join(schema::FILE_NAME);
         let mut db = schema::open(&db_path)?;
         schema::migrate(&mut db).map_err(StoreError::Schema)?;
@@ -185,6 +198,7 @@ impl Store {
             reader: Mutex::new(reader),
             thread: Some(thread),
             recovery,
+            _lock: lock,
         })
     }
 

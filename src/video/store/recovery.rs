@@ -231,3 +231,108 @@ fn delete_orphans(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::store::schema;
+
+    fn bx(kind: &[u8; 4], payload: usize) -> Vec<u8> {
+        let mut v = ((payload + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.resize(payload + 8, 7);
+        v
+    }
+
+    fn frag(n: usize) -> Vec<u8> {
+        [bx(b"moof", 16), bx(b"mdat", n)].concat()
+    }
+
+    fn segment(c: &Connection, path: &str, init_len: usize, open: bool) -> i64 {
+        c.execute(
+            "INSERT OR IGNORE INTO streams (camera, stream, first_seen_ms) VALUES ('cam', 'main', 0)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO segments (stream_id, camera, stream, path, codec, width, height, init_len, init_sha,
+                 start_90k, end_90k, start_ms, end_ms, bytes, open, after_gap)
+             VALUES (1, 'cam', 'main', ?1, 'avc1', 1, 1, ?2, '', 0, 0, 1000, 1000, ?2, ?3, 0)",
+            params![path, init_len as i64, open],
+        )
+        .unwrap();
+        c.last_insert_rowid()
+    }
+
+    fn fragment_row(c: &Connection, seg: i64, offset: usize, len: usize, i: i64) {
+        c.execute(
+            "INSERT INTO fragments VALUES (?1, ?2, ?3, ?4, 90000, ?5, 25, 1)",
+            params![seg, offset as i64, len as i64, i * 90_000, 1000 + i * 1000],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn repairs_what_a_crash_leaves() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let day = root.join("cam/19700101");
+        std::fs::create_dir_all(&day).unwrap();
+        let mut c = schema::open(&root.join(schema::FILE_NAME)).unwrap();
+        schema::migrate(&mut c).unwrap();
+        let init = [bx(b"ftyp", 8), bx(b"moov", 50)].concat();
+        let (f1, f2, f3) = (frag(100), frag(200), frag(300));
+
+        // Open segment: two whole fragments, a torn third whose row was
+        // committed anyway (cannot happen with fsync-before-index, but a
+        // lying disk can), and a row pointing past the end of the file.
+        let mut bytes = [init.clone(), f1.clone(), f2.clone()].concat();
+        let good_len = bytes.len() as u64;
+        bytes.extend_from_slice(&f3[..f3.len() - 10]);
+        std::fs::write(day.join("a.mp4"), &bytes).unwrap();
+        let a = segment(&c, "cam/19700101/a.mp4", init.len(), true);
+        let mut off = init.len();
+        for (i, f) in [&f1, &f2, &f3, &f1].iter().enumerate() {
+            fragment_row(&c, a, off, f.len(), i as i64);
+            off += f.len();
+        }
+        // Open segment holding only its init segment and a torn fragment.
+        std::fs::write(day.join("b.mp4"), [&init[..], &f1[..20]].concat()).unwrap();
+        segment(&c, "cam/19700101/b.mp4", init.len(), true);
+        // Open segment whose file is gone.
+        segment(&c, "cam/19700101/c.mp4", init.len(), true);
+        // A file created just before the crash, never indexed.
+        std::fs::write(day.join("d.mp4"), [&init[..], &f1[..]].concat()).unwrap();
+        // Retention committed its delete but did not unlink yet.
+        std::fs::write(day.join("e.mp4"), &init).unwrap();
+        c.execute("INSERT INTO trash VALUES ('cam/19700101/e.mp4')", [])
+            .unwrap();
+
+        let rep = recover(&mut c, root).unwrap();
+        assert_eq!(rep.open_segments, 3);
+        assert_eq!(
+            rep.truncated,
+            vec![(day.join("a.mp4"), bytes.len() as u64, good_len)]
+        );
+        assert_eq!(rep.fragment_rows_deleted, 2);
+        assert_eq!(rep.empty_segments_deleted, vec![day.join("b.mp4")]);
+        assert_eq!(rep.missing_files, vec![day.join("c.mp4")]);
+        assert_eq!(rep.orphans_deleted, vec![day.join("d.mp4")]);
+        assert_eq!(rep.trash_deleted, 1);
+
+        let files: Vec<_> = std::fs::read_dir(&day).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            std::fs::metadata(day.join("a.mp4")).unwrap().len(),
+            good_len
+        );
+        let (open, len, end_ms): (bool, i64, i64) = c
+            .query_row("SELECT open, bytes, end_ms FROM segments", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((open, len as u64, end_ms), (false, good_len, 3000));
+        // A second recovery has nothing left to do.
+        assert!(recover(&mut c, root).unwrap().is_clean());
+    }
+}
