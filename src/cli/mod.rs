@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_bacnet;
+mod clip;
 mod discover;
 mod gen_site;
 pub mod serve;
@@ -74,6 +75,8 @@ pub enum Command {
         #[arg(long, default_value = "model")]
         graph: String,
     },
+    /// Export a camera's video for a time range to an MP4, through the running gateway.
+    Clip(clip::ClipArgs),
     /// Find ONVIF devices on the network (WS-Discovery) and print a site-file snippet.
     Discover(discover::DiscoverArgs),
     /// Manage users in a site file.
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Command::User(cmd) => user::run(cmd),
         Command::Discover(args) => discover::run(&args),
+        Command::Clip(args) => clip::run(&args),
         Command::Sim(SimCommand::GenSite(args)) => gen_site::run(&args),
         Command::Sim(SimCommand::Ups(args)) => crate::sim::modbus_ups::run_cli(&args),
         Command::Sim(SimCommand::Onvif(args)) => crate::sim::onvif::run_cli(&args),
