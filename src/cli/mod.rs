@@ -108,6 +108,8 @@ pub enum SimCommand {
     Onvif(crate::sim::onvif::Args),
     /// Serve a simulated NTP server.
     Ntp(crate::sim::ntp::Args),
+    /// Serve simulated RTSP cameras (looping test clips).
+    Rtsp(crate::sim::rtsp::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -145,6 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sim(SimCommand::Ups(args)) => crate::sim::modbus_ups::run_cli(&args),
         Command::Sim(SimCommand::Onvif(args)) => crate::sim::onvif::run_cli(&args),
         Command::Sim(SimCommand::Ntp(args)) => crate::sim::ntp::run_cli(&args),
+        Command::Sim(SimCommand::Rtsp(args)) => crate::sim::rtsp::run_cli(&args),
         Command::Bench(BenchCommand::Model(args)) => bench::run(&args),
         Command::Bench(BenchCommand::BacnetRp(args)) => bench_bacnet::run(&args),
     };
