@@ -67,13 +67,24 @@ struct Probe {
 /// ffprobe's view of a file, and ffmpeg's decode must print no error.
 fn probe(path: &Path) -> Probe {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+        ])
         .arg("stream=codec_name,width,nb_read_frames:format=duration")
         .args(["-of", "json"])
         .arg(path)
         .output()
         .expect("ffprobe is not installed (scripts/test installs Debian's ffmpeg)");
-    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &v["streams"][0];
     let decode = Command::new("ffmpeg")
@@ -88,7 +99,11 @@ fn probe(path: &Path) -> Probe {
         String::from_utf8_lossy(&decode.stderr)
     );
     Probe {
-        duration: v["format"]["duration"].as_str().unwrap_or("0").parse().unwrap(),
+        duration: v["format"]["duration"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap(),
         frames: s["nb_read_frames"].as_str().unwrap_or("0").parse().unwrap(),
         codec: s["codec_name"].as_str().unwrap_or("").into(),
         width: s["width"].as_u64().unwrap_or(0),
@@ -98,11 +113,7 @@ fn probe(path: &Path) -> Probe {
 async fn record_and_export(codec: sim::Codec, want_codec: &str) {
     let cam = sim::start(
         "127.0.0.1:0".parse().unwrap(),
-        sim::RtspSimConfig {
-            streams: 1,
-            codec,
-            ..Default::default()
-        },
+        sim::RtspSimConfig { streams: 1, codec },
     )
     .await
     .unwrap();
@@ -153,7 +164,7 @@ async fn a_camera_that_goes_away_leaves_a_gap_and_recording_resumes() {
         "127.0.0.1:0".parse().unwrap(),
         sim::RtspSimConfig {
             streams: 1,
-            ..Default::default()
+            codec: sim::Codec::H264,
         },
     )
     .await
@@ -188,7 +199,10 @@ async fn a_camera_that_goes_away_leaves_a_gap_and_recording_resumes() {
     // Wait for the resumed part to be indexed, then look for the gap.
     let mut gaps = Vec::new();
     wait_for("a gap between two runs", Duration::from_secs(30), || {
-        gaps = rec.store.gaps("cam-1", "main", 0, i64::MAX).unwrap_or_default();
+        gaps = rec
+            .store
+            .gaps("cam-1", "main", 0, i64::MAX)
+            .unwrap_or_default();
         rec.store
             .recordings("cam-1", "main", 0, i64::MAX)
             .map(|r| r.len() >= 2)
@@ -196,6 +210,9 @@ async fn a_camera_that_goes_away_leaves_a_gap_and_recording_resumes() {
     })
     .await;
     assert!(!gaps.is_empty(), "the outage is a gap in the index");
-    assert!(gaps.iter().any(|g| g.end_ms - g.start_ms >= 1500), "{gaps:?}");
+    assert!(
+        gaps.iter().any(|g| g.end_ms - g.start_ms >= 1500),
+        "{gaps:?}"
+    );
     rec.shutdown(Duration::from_secs(5)).await;
 }

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Times are RFC 3339 (2026-12-01T10:00:00Z, or with an offset) or \
+#[command(
+    after_help = "Times are RFC 3339 (2026-12-01T10:00:00Z, or with an offset) or \
 milliseconds since 1970. The password comes from --password-stdin or VGW_PASSWORD; \
-it is never taken on the command line.")]
+it is never taken on the command line."
+)]
 pub struct ClipArgs {
     /// Camera id (as in the site file), e.g. cam-012.
     #[arg(long)]
@@ -100,7 +102,10 @@ pub fn run(a: &ClipArgs) -> anyhow::Result<()> {
     out.get_ref().sync_all()?;
     drop(out);
     if total > 0 && done != total {
-        anyhow::bail!("the download stopped at {done} of {total} bytes; {} kept", tmp.display());
+        anyhow::bail!(
+            "the download stopped at {done} of {total} bytes; {} kept",
+            tmp.display()
+        );
     }
     std::fs::rename(&tmp, &a.output)?;
     if bar {
@@ -118,7 +123,11 @@ pub fn run(a: &ClipArgs) -> anyhow::Result<()> {
 
 fn draw(done: u64, total: u64, elapsed: Duration) {
     const WIDTH: usize = 30;
-    let frac = if total > 0 { done as f64 / total as f64 } else { 0.0 };
+    let frac = if total > 0 {
+        done as f64 / total as f64
+    } else {
+        0.0
+    };
     let filled = (frac * WIDTH as f64) as usize;
     let rate = done as f64 / elapsed.as_secs_f64().max(0.001) / 1e6;
     eprint!(

@@ -162,6 +162,13 @@ fn start(
                 d.ups.len(),
                 d.ntp.len()
             );
+            if let Some(c) = &d.cameras {
+                let _ = writeln!(
+                    banner,
+                    "  Cameras:       simulated RTSP at rtsp://{}/h264/N and /h265/N, recorded (GET /api/cameras/cam-001/recordings, docs/recording.md)",
+                    c.addr()
+                );
+            }
             if let Some(a) = d.discovery_addr() {
                 let _ = writeln!(banner, "  Discovery:     vgw discover --target {a}");
             }

@@ -68,6 +68,22 @@ fn time_ms(name: &str, v: &str) -> Result<i64, HttpError> {
         })
 }
 
+fn json_time(name: &str, v: &Value) -> Result<i64, HttpError> {
+    match v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            HttpError::json(
+                StatusCode::BAD_REQUEST,
+                format!("`{name}`: whole milliseconds expected"),
+            )
+        }),
+        Value::String(s) => time_ms(name, s),
+        _ => Err(HttpError::json(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}`: RFC 3339 text or milliseconds expected"),
+        )),
+    }
+}
+
 fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -310,8 +326,9 @@ fn tokio_stream_from(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockBody {
-    start: String,
-    end: String,
+    /// RFC 3339 text or ms since 1970 (a number or a string).
+    start: Value,
+    end: Value,
     reason: String,
     /// Days the lock holds (default: until unlocked).
     days: Option<u32>,
@@ -327,7 +344,7 @@ pub async fn lock(
     camera(&app, &id)?;
     let rec = recording(&app)?;
     let Json(b) = body.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let (start, end) = (time_ms("start", &b.start)?, time_ms("end", &b.end)?);
+    let (start, end) = (json_time("start", &b.start)?, json_time("end", &b.end)?);
     if end <= start {
         return Err(HttpError::json(
             StatusCode::BAD_REQUEST,

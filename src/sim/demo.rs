@@ -1,6 +1,7 @@
 //! The demo site's field devices: one ONVIF simulator per recorder or
 //! camera with an `onvif` URL, one Modbus UPS simulator per UPS, one NTP
-//! simulator per NTP server, and a WS-Discovery responder — all on
+//! simulator per NTP server, an RTSP simulator serving every camera's
+//! video, and a WS-Discovery responder — all on
 //! loopback at free ports (the site's addresses are rewritten to them, so
 //! two demos never collide) — plus a scripted scenario so every driver
 //! path shows without hardware:
@@ -25,6 +26,8 @@ pub struct DemoDevices {
     pub ups: Vec<(String, super::modbus_ups::UpsSimHandle)>,
     pub ntp: Vec<(String, super::ntp::NtpSim)>,
     pub discovery: Option<super::onvif::DiscoveryHandle>,
+    /// Every camera without a stream of its own records from here.
+    pub cameras: Option<super::rtsp::RtspSimHandle>,
 }
 
 /// The credential the demo's ONVIF devices accept, whatever its name.
@@ -47,6 +50,7 @@ pub async fn start(site: &mut Site) -> anyhow::Result<DemoDevices> {
         ups: Vec::new(),
         ntp: Vec::new(),
         discovery: None,
+        cameras: None,
     };
     let count = |site: &Site, e: usize, prefix: &str| {
         site.points[site.equipment[e].points.clone()]
@@ -85,6 +89,40 @@ pub async fn start(site: &mut Site) -> anyhow::Result<DemoDevices> {
             site.equipment[i].driver_address = Some(sim.addr().to_string());
             out.ntp.push((site.equipment[i].id.clone(), sim));
         }
+    }
+    // One RTSP simulator serves every camera: `/h265/k` for cameras whose
+    // datasheet says H.265, `/h264/k` for the rest.
+    let cams: Vec<usize> = (0..site.equipment.len())
+        .filter(|&i| {
+            let e = &site.equipment[i];
+            e.onvif.is_none() && e.recording.as_ref().is_some_and(|r| r.rtsp.is_none())
+        })
+        .collect();
+    if !cams.is_empty() {
+        let sim = super::rtsp::start(
+            loopback(),
+            super::rtsp::RtspSimConfig {
+                streams: cams.len() as u32,
+                codec: super::rtsp::Codec::H264,
+            },
+        )
+        .await?;
+        for (k, &i) in cams.iter().enumerate() {
+            let h265 = site.equipment[i].props.iter().any(|(name, v)| {
+                *name == "codec"
+                    && matches!(v, crate::model::PropValue::Str(c) if c.contains("265"))
+            });
+            let codec = if h265 {
+                super::rtsp::Codec::H265
+            } else {
+                super::rtsp::Codec::H264
+            };
+            let url = sim.url_for(codec, k as u32 + 1);
+            if let Some(r) = site.equipment[i].recording.as_mut() {
+                r.rtsp = Some(url);
+            }
+        }
+        out.cameras = Some(sim);
     }
     let listed: Vec<(String, String)> = out
         .onvif
