@@ -64,7 +64,7 @@ struct Gop<'a> {
     frames: Vec<Pending>,
     /// Until the first keyframe after (re)start or a parameter change.
     waiting_keyframe: bool,
-    /// The B-frame check runs once per parameter set.
+    /// The first GOP of each parameter set has been checked for B-frames.
     checked: bool,
     /// Parameter sets of the current track (the B-slice check reads them).
     param_sets: Option<h26x::ParameterSets>,
@@ -130,9 +130,14 @@ impl Gop<'_> {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        self.waiting_keyframe = false;
-        if !key && !self.checked {
+        if key && !self.waiting_keyframe {
+            // A whole GOP has been checked: the encoder's structure is known.
             self.checked = true;
+        }
+        self.waiting_keyframe = false;
+        // Every frame of the first GOP is checked: in decode order a P
+        // frame comes before the B frames that refer to it.
+        if !key && !self.checked {
             let b = match &self.param_sets {
                 Some(ps) => h26x::has_b_slices(p.codec, &f.data, ps).unwrap_or(false),
                 None => false,
@@ -297,5 +302,91 @@ fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::store::{Store, StoreConfig};
+
+    /// Feeds a committed clip (Annex B) to a recorder as retina would:
+    /// parameters first, then one length-prefixed frame per access unit.
+    fn feed(codec: Codec, clip: &[u8]) -> (Result<(), IngestError>, Arc<Stats>) {
+        let units = h26x::annex_b_access_units(codec, clip);
+        let ps = h26x::ParameterSets::from_nals(codec, units.iter().flatten().copied());
+        let record = h26x::build_decoder_config(codec, &ps).unwrap();
+        let track = mp4::Track::from_decoder_config(codec, &record).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let writer = store.stream("cam-1", "main", 0, 1);
+        let stats = Arc::new(Stats::default());
+        let mut gop = Gop {
+            writer: &writer,
+            stats: &stats,
+            params: None,
+            frames: Vec::new(),
+            waiting_keyframe: true,
+            checked: false,
+            param_sets: None,
+            next_decode: 0,
+            last_delta: 3600,
+        };
+        let params = Params {
+            codec,
+            sample_entry: track.sample_entry.clone(),
+            width: track.width,
+            height: track.height,
+            rfc6381: "test".into(),
+            extra_data: record,
+        };
+        let mut result = gop.on_event(Event::Params(params));
+        for (i, au) in units.iter().enumerate() {
+            if result.is_err() {
+                break;
+            }
+            result = gop.on_event(Event::Frame(ingest::Frame {
+                ts_90k: i as i64 * 3600,
+                data: h26x::to_length_prefixed(au.iter().copied()),
+                random_access: false,
+                received: SystemTime::now(),
+                loss: 0,
+            }));
+        }
+        gop.flush(None);
+        (result, stats)
+    }
+
+    #[test]
+    fn a_stream_with_b_frames_is_refused_with_a_clear_error() {
+        let (r, _) = feed(
+            Codec::H264,
+            include_bytes!("../../tests/data/clip-h264-bframes.h264"),
+        );
+        match r {
+            Err(IngestError::Unrecordable(m)) => assert!(m.contains("B-frames"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ip_only_streams_record_one_fragment_per_gop_from_the_first_keyframe() {
+        for (codec, clip) in [
+            (
+                Codec::H264,
+                &include_bytes!("../../tests/data/clip-h264.h264")[..],
+            ),
+            (
+                Codec::H265,
+                &include_bytes!("../../tests/data/clip-h265.h265")[..],
+            ),
+        ] {
+            let (r, stats) = feed(codec, clip);
+            assert_eq!(r, Ok(()), "{codec:?}");
+            // 4 s at GOP 25 (1 s): four fragments, every frame kept.
+            assert_eq!(stats.fragments.load(Ordering::Relaxed), 4, "{codec:?}");
+            assert_eq!(stats.frames.load(Ordering::Relaxed), 100, "{codec:?}");
+            assert_eq!(stats.dropped.load(Ordering::Relaxed), 0, "{codec:?}");
+        }
     }
 }
