@@ -189,6 +189,13 @@ pub(super) async fn serve(
     tracing::debug!(?peer, "RTSP connection closed");
 }
 
+/// Answers a connection beyond the server's capacity with 503 (RFC 2326
+/// §11.5.4) and closes it, without waiting for its request.
+pub(super) async fn refuse_busy(mut sock: TcpStream) {
+    let reply = Response::new(503).to_bytes(None);
+    let _ = tokio::time::timeout(Duration::from_secs(1), sock.write_all(&reply)).await;
+}
+
 impl Conn {
     /// Answers every complete request in `inbuf` into `out`.
     fn handle_input(&mut self, inbuf: &mut Vec<u8>, out: &mut Vec<u8>) -> After {

@@ -48,6 +48,10 @@ pub struct RtspSimConfig {
 /// §12.37): a connection that sends nothing for this long is closed.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Connections served at once; more are answered 503 and closed, so a
+/// flood of idle connections cannot exhaust memory or descriptors.
+const MAX_CONNECTIONS: usize = 4096;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Online,
@@ -170,12 +174,12 @@ impl RtspSimHandle {
         self.shared.sessions.load(Ordering::Relaxed)
     }
 
-    /// Changes the session timeout (default 60 s) for connections'
-    /// next idle period; lets tests see a silent client dropped.
+    /// Changes the session timeout (default 60 s, at most a day) for
+    /// connections' next idle period; lets tests see a silent client
+    /// dropped.
     pub fn set_session_timeout(&self, timeout: Duration) {
-        self.shared
-            .session_timeout_ms
-            .store(timeout.as_millis().max(1) as u64, Ordering::Relaxed);
+        let ms = timeout.as_millis().clamp(1, 86_400_000) as u64;
+        self.shared.session_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Stops listening, closes every connection and waits for them.
@@ -228,6 +232,10 @@ async fn accept_loop(
             }
             accepted = accept(listener.as_ref()), if listener.is_some() => {
                 match accepted {
+                    Ok((sock, peer)) if conns.len() >= MAX_CONNECTIONS => {
+                        tracing::warn!(%peer, "RTSP simulator full ({MAX_CONNECTIONS} connections)");
+                        tokio::spawn(conn::refuse_busy(sock));
+                    }
                     Ok((sock, peer)) => {
                         tracing::debug!(%peer, "RTSP connection");
                         conns.spawn(conn::serve(sock, shared.clone(), state.clone()));
