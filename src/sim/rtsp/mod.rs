@@ -271,9 +271,13 @@ async fn accept(
 #[command(
     about = "Serve simulated RTSP cameras (looping test clips, RTP over TCP)",
     long_about = "Serve simulated RTSP cameras: RTSP 1.0 with RTP/RTCP interleaved on the TCP \
-connection (UDP is refused with 461), looping a 4 s 640x360 25 fps test clip in real time.\n\n\
+connection (UDP is refused with 461), looping a 4 s 640x360 25 fps test clip in real time \
+(one keyframe per second, parameter sets in-band before each, RTCP sender reports every 5 s, \
+timestamps continuing across loops). Sessions time out after 60 s without requests.\n\n\
 Paths: /cam/N in --codec, /h264/N and /h265/N in those codecs, for N in 1..=--streams. \
-No authentication."
+No authentication. Prints the /cam URLs, then serves until Ctrl-C.\n\n\
+Example: vgw sim rtsp --streams 64 --codec h265, then \
+ffplay -rtsp_transport tcp rtsp://127.0.0.1:8554/cam/1"
 )]
 pub struct Args {
     /// TCP address to listen on.
