@@ -19,6 +19,8 @@ use tokio::time::{sleep_until, Instant};
 const PUBLIC: &str = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER";
 /// How often a playing session sends an RTCP sender report.
 const SR_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest a write may wait for a client to read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a read buffer may grow: one request head and body, or one
 /// interleaved frame from the client (at most 4 + 65535 bytes).
 const MAX_BUFFER: usize = 4 + 65_535 + message::MAX_HEAD + message::MAX_BODY;
@@ -158,10 +160,9 @@ pub(super) async fn serve(
                 last_heard = Instant::now();
                 inbuf.extend_from_slice(&chunk[..n]);
                 let after = conn.handle_input(&mut inbuf, &mut out);
-                if !out.is_empty() && sock.write_all(&out).await.is_err() {
+                if !send(&mut sock, &mut out, &mut state).await {
                     break;
                 }
-                out.clear();
                 if matches!(after, After::Close) {
                     break;
                 }
@@ -174,10 +175,9 @@ pub(super) async fn serve(
                     s.sender_report(now, &mut out);
                     s.next_report = now + SR_INTERVAL;
                 }
-                if sock.write_all(&out).await.is_err() {
+                if !send(&mut sock, &mut out, &mut state).await {
                     break;
                 }
-                out.clear();
             }
             _ = sleep_until(last_heard + timeout) => {
                 tracing::debug!(?peer, "RTSP session timed out");
@@ -187,6 +187,24 @@ pub(super) async fn serve(
     }
     let _ = sock.shutdown().await;
     tracing::debug!(?peer, "RTSP connection closed");
+}
+
+/// Writes and clears `out`; `false` when the connection must end: the
+/// write failed, the client absorbed nothing for WRITE_TIMEOUT (it stopped
+/// reading), or the server went offline or stopped meanwhile — so a stuck
+/// client can neither pin its session nor delay `set_online(false)`.
+async fn send(sock: &mut TcpStream, out: &mut Vec<u8>, state: &mut watch::Receiver<State>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = tokio::select! {
+        written = tokio::time::timeout(WRITE_TIMEOUT, sock.write_all(out)) => {
+            matches!(written, Ok(Ok(())))
+        }
+        _ = state.wait_for(|s| *s != State::Online) => false,
+    };
+    out.clear();
+    ok
 }
 
 /// Answers a connection beyond the server's capacity with 503 (RFC 2326
