@@ -686,3 +686,85 @@ async fn rtp_info_matches_the_stream_and_pause_resumes_it() {
     .await;
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_with_a_password_wants_digest_or_basic() {
+    let sim = sim(1, Codec::H264).await;
+    sim.set_credentials(Some(("admin", "s3cret")));
+    let url = url::Url::parse(&sim.url(1)).unwrap();
+    let options = |password: Option<&str>| {
+        SessionOptions::default().creds(password.map(|p| retina::client::Credentials {
+            username: "admin".into(),
+            password: p.into(),
+        }))
+    };
+    // retina answers our Digest challenge on each request and plays.
+    let mut session = retina::client::Session::describe(url.clone(), options(Some("s3cret")))
+        .await
+        .unwrap();
+    session
+        .setup(
+            0,
+            SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())),
+        )
+        .await
+        .unwrap();
+    let mut demuxed = session
+        .play(PlayOptions::default())
+        .await
+        .unwrap()
+        .demuxed()
+        .unwrap();
+    let first = timeout(PATIENCE, demuxed.next()).await.unwrap();
+    assert!(
+        matches!(first, Some(Ok(CodecItem::VideoFrame(_)))),
+        "{first:?}"
+    );
+    drop(demuxed);
+    for wrong in [None, Some("wrong")] {
+        let refused = retina::client::Session::describe(url.clone(), options(wrong)).await;
+        assert!(refused.is_err(), "password {wrong:?} accepted");
+    }
+
+    // ffprobe: a second Digest implementation.
+    let authed = format!("rtsp://admin:s3cret@{}/cam/1", sim.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        run_bounded(Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            &authed,
+        ]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "h264");
+
+    // Basic, and the 401 without credentials, on the wire.
+    let (r, _) = exchange(
+        sim.addr(),
+        format!("DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\n\r\n", sim.url(1)).as_bytes(),
+    )
+    .await;
+    assert!(
+        r.starts_with("RTSP/1.0 401 ") && r.contains("WWW-Authenticate: Digest "),
+        "{r}"
+    );
+    let basic = format!(
+        "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic YWRtaW46czNjcmV0\r\n\r\n",
+        sim.url(1)
+    );
+    let (r, _) = exchange(sim.addr(), basic.as_bytes()).await;
+    assert!(r.starts_with("RTSP/1.0 200 "), "{r}");
+    sim.stop().await;
+}

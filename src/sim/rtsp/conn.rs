@@ -3,6 +3,7 @@
 //! TCP connection (§10.12). One task per connection; the clip data is
 //! shared, so a session costs a socket, a small buffer and a timer.
 
+use super::auth;
 use super::clip::{self, Clip, TICKS_PER_FRAME};
 use super::message::{self, Item, Request, Response};
 use super::rtp;
@@ -118,6 +119,8 @@ enum After {
 struct Conn {
     shared: Arc<Shared>,
     session: Option<Session>,
+    /// Our Digest nonce for this connection.
+    nonce: String,
 }
 
 /// Serves one connection until the client leaves, the session times
@@ -132,6 +135,7 @@ pub(super) async fn serve(
     let mut conn = Conn {
         shared,
         session: None,
+        nonce: auth::new_nonce(),
     };
     let mut inbuf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -271,6 +275,13 @@ impl Conn {
         if let Some(required) = req.header("Require") {
             return Response::new(551).header("Unsupported", required);
         }
+        // OPTIONS stays open, as on most cameras: it is the keepalive.
+        if req.method != "OPTIONS" && !self.authorized(req) {
+            let [digest, basic] = auth::challenges(&self.nonce);
+            return Response::new(401)
+                .header("WWW-Authenticate", digest)
+                .header("WWW-Authenticate", basic);
+        }
         match req.method.as_str() {
             "OPTIONS" => Response::new(200).header("Public", PUBLIC),
             "DESCRIBE" => self.describe(req),
@@ -285,6 +296,24 @@ impl Conn {
             // A camera that only plays: ANNOUNCE/RECORD/SET_PARAMETER/
             // REDIRECT are RTSP methods it does not allow.
             _ => Response::new(405).header("Allow", PUBLIC),
+        }
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let creds = self
+            .shared
+            .credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        match creds.as_ref() {
+            None => true,
+            Some(c) => auth::verify(
+                c,
+                req.header("Authorization"),
+                &req.method,
+                &req.uri,
+                &self.nonce,
+            ),
         }
     }
 

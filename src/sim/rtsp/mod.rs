@@ -13,7 +13,9 @@
 //! - `rtp`: RTP packetization, headers, RTCP sender reports.
 //! - `message`: bounded RTSP request parsing and responses.
 //! - `conn`: one connection's RTSP state machine and paced stream.
+//! - `auth`: optional Digest/Basic authentication.
 
+mod auth;
 mod clip;
 mod conn;
 mod message;
@@ -22,7 +24,7 @@ mod rtp;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -66,6 +68,8 @@ struct Shared {
     codec: Codec,
     sessions: AtomicUsize,
     session_timeout_ms: AtomicU64,
+    /// `Some`: every request but OPTIONS needs these (Digest or Basic).
+    credentials: RwLock<Option<auth::Credentials>>,
 }
 
 /// A running simulated server. Dropping it stops the server too.
@@ -100,6 +104,7 @@ pub async fn start(listen: SocketAddr, cfg: RtspSimConfig) -> anyhow::Result<Rts
         codec: cfg.codec,
         sessions: AtomicUsize::new(0),
         session_timeout_ms: AtomicU64::new(DEFAULT_SESSION_TIMEOUT.as_millis() as u64),
+        credentials: RwLock::new(None),
     });
     let (state, rx) = watch::channel(State::Online);
     let rebound = Arc::new(Mutex::new(None));
@@ -180,6 +185,22 @@ impl RtspSimHandle {
     pub fn set_session_timeout(&self, timeout: Duration) {
         let ms = timeout.as_millis().clamp(1, 86_400_000) as u64;
         self.shared.session_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// `Some((user, password))`: requests other than OPTIONS must
+    /// authenticate (Digest, or Basic), or get 401 — like a camera with a
+    /// password. `None` (the default): no authentication. Applies to the
+    /// next request, on open connections too.
+    pub fn set_credentials(&self, credentials: Option<(&str, &str)>) {
+        let creds = credentials.map(|(u, p)| auth::Credentials {
+            username: u.to_string(),
+            password: p.to_string(),
+        });
+        *self
+            .shared
+            .credentials
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = creds;
     }
 
     /// Stops listening, closes every connection and waits for them.
@@ -275,7 +296,7 @@ connection (UDP is refused with 461), looping a 4 s 640x360 25 fps test clip in 
 (one keyframe per second, parameter sets in-band before each, RTCP sender reports every 5 s, \
 timestamps continuing across loops). Sessions time out after 60 s without requests.\n\n\
 Paths: /cam/N in --codec, /h264/N and /h265/N in those codecs, for N in 1..=--streams. \
-No authentication. Prints the /cam URLs, then serves until Ctrl-C.\n\n\
+--user/--password require authentication (Digest or Basic). Prints the /cam URLs, then serves until Ctrl-C.\n\n\
 Example: vgw sim rtsp --streams 64 --codec h265, then \
 ffplay -rtsp_transport tcp rtsp://127.0.0.1:8554/cam/1"
 )]
@@ -289,6 +310,12 @@ pub struct Args {
     /// Codec of the /cam/N paths.
     #[arg(long, value_enum, default_value = "h264")]
     pub codec: Codec,
+    /// Require this user name (with --password); default: no authentication.
+    #[arg(long, requires = "password")]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, requires = "user")]
+    pub password: Option<String>,
 }
 
 /// `vgw sim rtsp`: prints the stream URLs and serves until Ctrl-C.
@@ -305,6 +332,9 @@ pub fn run_cli(args: &Args) -> anyhow::Result<()> {
             },
         )
         .await?;
+        if let (Some(user), Some(password)) = (&args.user, &args.password) {
+            sim.set_credentials(Some((user, password)));
+        }
         println!(
             "simulated RTSP cameras on rtsp://{} ({} x {:?}, RTP over TCP):",
             sim.addr(),
