@@ -189,9 +189,9 @@ async fn retina_plays_h265_across_the_clip_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_streams_play_at_once_in_either_codec() {
-    let sim = sim(32, Codec::H264).await;
+    let sim = sim(64, Codec::H264).await;
     let mut clients = Vec::new();
-    for n in 1..=32 {
+    for n in 1..=64 {
         let url = if n % 2 == 0 {
             sim.url_for(Codec::H265, n)
         } else {
