@@ -174,9 +174,9 @@ async fn retina_plays_h264_across_the_clip_loop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retina_plays_h265() {
+async fn retina_plays_h265_across_the_clip_loop() {
     let sim = sim(1, Codec::H265).await;
-    let r = receive(&sim.url(1), 2.0).await.unwrap();
+    let r = receive(&sim.url(1), 4.5).await.unwrap();
     assert!(
         r.codec.starts_with("hvc1.1."),
         "Main profile H.265: {}",
@@ -189,9 +189,9 @@ async fn retina_plays_h265() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_streams_play_at_once_in_either_codec() {
-    let sim = sim(32, Codec::H264).await;
+    let sim = sim(64, Codec::H264).await;
     let mut clients = Vec::new();
-    for n in 1..=32 {
+    for n in 1..=64 {
         let url = if n % 2 == 0 {
             sim.url_for(Codec::H265, n)
         } else {
@@ -365,7 +365,7 @@ fn run_bounded(cmd: &mut Command) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ffprobe_reads_both_codecs_over_tcp() {
+async fn ffprobe_decodes_both_codecs_across_the_loop() {
     let sim = sim(1, Codec::H264).await;
     for (url, codec) in [(sim.url(1), "h264"), (sim.url_for(Codec::H265, 1), "hevc")] {
         let out = tokio::task::spawn_blocking(move || {
@@ -376,11 +376,12 @@ async fn ffprobe_reads_both_codecs_over_tcp() {
                 "tcp",
                 "-timeout",
                 "10000000",
+                // 5 s: past the 4 s clip's end, decoding every frame.
                 "-read_intervals",
-                "%+3",
-                "-count_packets",
+                "%+5",
+                "-count_frames",
                 "-show_entries",
-                "stream=codec_name,width,height,nb_read_packets",
+                "stream=codec_name,width,height,nb_read_frames",
                 "-of",
                 "default=noprint_wrappers=1",
                 &url,
@@ -389,23 +390,27 @@ async fn ffprobe_reads_both_codecs_over_tcp() {
         .await
         .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ffprobe: {errors}");
         assert!(
-            out.status.success(),
-            "ffprobe: {}",
-            String::from_utf8_lossy(&out.stderr)
+            errors.trim().is_empty(),
+            "{codec}: decoder complained: {errors}"
         );
         assert!(text.contains(&format!("codec_name={codec}\n")), "{text}");
         assert!(
             text.contains("width=640\n") && text.contains("height=360\n"),
             "{text}"
         );
-        let packets: u32 = text
+        let frames: u32 = text
             .lines()
-            .find_map(|l| l.strip_prefix("nb_read_packets="))
+            .find_map(|l| l.strip_prefix("nb_read_frames="))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        // 3 s at 25 fps is 75 frames; allow for the probe's start-up.
-        assert!(packets >= 50, "{codec}: {packets} packets in 3 s: {text}");
+        // 5 s at 25 fps is 125 frames; allow for the probe's start-up.
+        assert!(
+            frames >= 100,
+            "{codec}: {frames} frames decoded in 5 s: {text}"
+        );
     }
     sim.stop().await;
 }
@@ -468,4 +473,303 @@ async fn gst_rtsp_camera_serves_the_clip_to_retina() {
         );
     }
     drop(camera);
+}
+
+/// What a raw client reads off an RTSP connection while playing.
+#[derive(Debug)]
+enum Msg {
+    /// Interleaved channel and packet.
+    Data(u8, Vec<u8>),
+    /// A response head (none of ours here has a body).
+    Reply(String),
+}
+
+struct RawClient {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    async fn connect(addr: SocketAddr) -> Self {
+        RawClient {
+            sock: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, request: String) {
+        self.sock.write_all(request.as_bytes()).await.unwrap();
+    }
+
+    async fn fill(&mut self) {
+        let mut chunk = [0u8; 16384];
+        let n = timeout(PATIENCE, self.sock.read(&mut chunk))
+            .await
+            .expect("server went quiet")
+            .unwrap();
+        assert!(n > 0, "server closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    async fn next(&mut self) -> Msg {
+        loop {
+            if self.buf.first() == Some(&b'$') {
+                if self.buf.len() >= 4 {
+                    let len = 4 + usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]]));
+                    if self.buf.len() >= len {
+                        let frame: Vec<u8> = self.buf.drain(..len).collect();
+                        return Msg::Data(frame[1], frame[4..].to_vec());
+                    }
+                }
+            } else if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.buf.drain(..i + 4).collect();
+                return Msg::Reply(String::from_utf8(head).unwrap());
+            }
+            self.fill().await;
+        }
+    }
+
+    /// The next response, skipping stream data sent before it.
+    async fn reply(&mut self) -> String {
+        loop {
+            if let Msg::Reply(r) = self.next().await {
+                return r;
+            }
+        }
+    }
+}
+
+/// An RTP packet's (seq, timestamp, ssrc, marker), checking the fixed
+/// header against the SDP.
+fn rtp_fields(p: &[u8]) -> (u16, u32, u32, bool) {
+    assert_eq!(p[0] >> 6, 2, "RTP version 2");
+    assert_eq!(p[1] & 0x7f, 96, "payload type of the SDP");
+    (
+        u16::from_be_bytes([p[2], p[3]]),
+        u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+        u32::from_be_bytes([p[8], p[9], p[10], p[11]]),
+        p[1] & 0x80 != 0,
+    )
+}
+
+fn header_value<'a>(reply: &'a str, name: &str) -> &'a str {
+    reply
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {reply}"))
+}
+
+fn rtp_info(reply: &str) -> (u16, u32) {
+    let info = header_value(reply, "RTP-Info");
+    let field = |k: &str| {
+        info.split(';')
+            .find_map(|f| f.trim().strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {info}"))
+            .to_string()
+    };
+    (
+        field("seq=").parse().unwrap(),
+        field("rtptime=").parse().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtp_info_matches_the_stream_and_pause_resumes_it() {
+    let sim = sim(1, Codec::H264).await;
+    let url = sim.url(1);
+    let mut c = RawClient::connect(sim.addr()).await;
+    c.send(format!(
+        "SETUP {url}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=4-5\r\n\r\n"
+    ))
+    .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("RTSP/1.0 200 "), "{r}");
+    assert!(
+        header_value(&r, "Transport").contains("interleaved=4-5"),
+        "{r}"
+    );
+    let session = header_value(&r, "Session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(sim.sessions(), 1);
+
+    c.send(format!(
+        "PLAY {url} RTSP/1.0\r\nCSeq: 2\r\nSession: {session}\r\n\r\n"
+    ))
+    .await;
+    let (seq0, ts0) = rtp_info(&c.reply().await);
+    // Read frames 0..=4 (the marker bit closes each) and the sender
+    // report that follows the first frame.
+    let mut last: Option<(u16, u32)> = None;
+    let (mut ssrc, mut frames, mut report) = (0, 0, false);
+    while frames < 5 || !report {
+        match c.next().await {
+            Msg::Data(4, p) => {
+                let (seq, ts, s, marker) = rtp_fields(&p);
+                match last {
+                    None => {
+                        assert_eq!(
+                            (seq, ts),
+                            (seq0, ts0),
+                            "the first packet is the one RTP-Info names"
+                        );
+                        assert_eq!(
+                            p[12] & 0x1f,
+                            7,
+                            "the stream opens with the SPS of a keyframe"
+                        );
+                        ssrc = s;
+                    }
+                    Some((prev, _)) => assert_eq!((seq, s), (prev.wrapping_add(1), ssrc)),
+                }
+                last = Some((seq, ts));
+                frames += u32::from(marker);
+            }
+            Msg::Data(5, p) => {
+                assert_eq!(p[1], 200, "RTCP sender report");
+                assert_eq!(u32::from_be_bytes([p[4], p[5], p[6], p[7]]), ssrc);
+                report = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let (mut last_seq, mut last_ts) = last.unwrap();
+    assert_eq!(
+        last_ts.wrapping_sub(ts0),
+        4 * 3600,
+        "frame 4 is 4/25 s after frame 0"
+    );
+
+    c.send(format!(
+        "PAUSE {url} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n"
+    ))
+    .await;
+    // Packets sent before the pause took effect come first; note the last.
+    loop {
+        match c.next().await {
+            Msg::Data(4, p) => (last_seq, last_ts, ..) = rtp_fields(&p),
+            Msg::Data(..) => {}
+            Msg::Reply(r) => {
+                assert!(r.starts_with("RTSP/1.0 200 "), "{r}");
+                break;
+            }
+        }
+    }
+    c.send(format!(
+        "PLAY {url} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n"
+    ))
+    .await;
+    let (seq1, ts1) = rtp_info(&c.reply().await);
+    assert_eq!(
+        seq1,
+        last_seq.wrapping_add(1),
+        "sequence numbers continue after PAUSE"
+    );
+    assert_eq!(
+        ts1,
+        last_ts.wrapping_add(3600),
+        "timestamps continue after PAUSE"
+    );
+    let Msg::Data(4, p) = c.next().await else {
+        panic!("no RTP after PLAY")
+    };
+    assert_eq!(rtp_fields(&p).0, seq1);
+
+    c.send(format!(
+        "TEARDOWN {url} RTSP/1.0\r\nCSeq: 5\r\nSession: {session}\r\n\r\n"
+    ))
+    .await;
+    assert!(c.reply().await.starts_with("RTSP/1.0 200 "));
+    wait_until("the torn-down session is gone", async || {
+        sim.sessions() == 0
+    })
+    .await;
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_with_a_password_wants_digest_or_basic() {
+    let sim = sim(1, Codec::H264).await;
+    sim.set_credentials(Some(("admin", "s3cret")));
+    let url = url::Url::parse(&sim.url(1)).unwrap();
+    let options = |password: Option<&str>| {
+        SessionOptions::default().creds(password.map(|p| retina::client::Credentials {
+            username: "admin".into(),
+            password: p.into(),
+        }))
+    };
+    // retina answers our Digest challenge on each request and plays.
+    let mut session = retina::client::Session::describe(url.clone(), options(Some("s3cret")))
+        .await
+        .unwrap();
+    session
+        .setup(
+            0,
+            SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())),
+        )
+        .await
+        .unwrap();
+    let mut demuxed = session
+        .play(PlayOptions::default())
+        .await
+        .unwrap()
+        .demuxed()
+        .unwrap();
+    let first = timeout(PATIENCE, demuxed.next()).await.unwrap();
+    assert!(
+        matches!(first, Some(Ok(CodecItem::VideoFrame(_)))),
+        "{first:?}"
+    );
+    drop(demuxed);
+    for wrong in [None, Some("wrong")] {
+        let refused = retina::client::Session::describe(url.clone(), options(wrong)).await;
+        assert!(refused.is_err(), "password {wrong:?} accepted");
+    }
+
+    // ffprobe: a second Digest implementation.
+    let authed = format!("rtsp://admin:s3cret@{}/cam/1", sim.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        run_bounded(Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            &authed,
+        ]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "h264");
+
+    // Basic, and the 401 without credentials, on the wire.
+    let (r, _) = exchange(
+        sim.addr(),
+        format!("DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\n\r\n", sim.url(1)).as_bytes(),
+    )
+    .await;
+    assert!(
+        r.starts_with("RTSP/1.0 401 ") && r.contains("WWW-Authenticate: Digest "),
+        "{r}"
+    );
+    let basic = format!(
+        "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic YWRtaW46czNjcmV0\r\n\r\n",
+        sim.url(1)
+    );
+    let (r, _) = exchange(sim.addr(), basic.as_bytes()).await;
+    assert!(r.starts_with("RTSP/1.0 200 "), "{r}");
+    sim.stop().await;
 }

@@ -108,7 +108,7 @@ pub enum SimCommand {
     Onvif(crate::sim::onvif::Args),
     /// Serve a simulated NTP server.
     Ntp(crate::sim::ntp::Args),
-    /// Serve simulated RTSP cameras (looping test clips).
+    // About and long help come from the Args type (src/sim/rtsp).
     Rtsp(crate::sim::rtsp::Args),
 }
 

@@ -323,7 +323,7 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// `k=v, k2="v 2"` (RFC 7235 auth-params; quoted-string escapes honoured).
-fn parse_auth_params(s: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_auth_params(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     loop {

@@ -3,6 +3,7 @@
 //! TCP connection (§10.12). One task per connection; the clip data is
 //! shared, so a session costs a socket, a small buffer and a timer.
 
+use super::auth;
 use super::clip::{self, Clip, TICKS_PER_FRAME};
 use super::message::{self, Item, Request, Response};
 use super::rtp;
@@ -19,6 +20,8 @@ use tokio::time::{sleep_until, Instant};
 const PUBLIC: &str = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER";
 /// How often a playing session sends an RTCP sender report.
 const SR_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest a write may wait for a client to read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a read buffer may grow: one request head and body, or one
 /// interleaved frame from the client (at most 4 + 65535 bytes).
 const MAX_BUFFER: usize = 4 + 65_535 + message::MAX_HEAD + message::MAX_BODY;
@@ -116,6 +119,8 @@ enum After {
 struct Conn {
     shared: Arc<Shared>,
     session: Option<Session>,
+    /// Our Digest nonce for this connection.
+    nonce: String,
 }
 
 /// Serves one connection until the client leaves, the session times
@@ -130,6 +135,7 @@ pub(super) async fn serve(
     let mut conn = Conn {
         shared,
         session: None,
+        nonce: auth::new_nonce(),
     };
     let mut inbuf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -158,10 +164,9 @@ pub(super) async fn serve(
                 last_heard = Instant::now();
                 inbuf.extend_from_slice(&chunk[..n]);
                 let after = conn.handle_input(&mut inbuf, &mut out);
-                if !out.is_empty() && sock.write_all(&out).await.is_err() {
+                if !send(&mut sock, &mut out, &mut state).await {
                     break;
                 }
-                out.clear();
                 if matches!(after, After::Close) {
                     break;
                 }
@@ -174,10 +179,9 @@ pub(super) async fn serve(
                     s.sender_report(now, &mut out);
                     s.next_report = now + SR_INTERVAL;
                 }
-                if sock.write_all(&out).await.is_err() {
+                if !send(&mut sock, &mut out, &mut state).await {
                     break;
                 }
-                out.clear();
             }
             _ = sleep_until(last_heard + timeout) => {
                 tracing::debug!(?peer, "RTSP session timed out");
@@ -187,6 +191,31 @@ pub(super) async fn serve(
     }
     let _ = sock.shutdown().await;
     tracing::debug!(?peer, "RTSP connection closed");
+}
+
+/// Writes and clears `out`; `false` when the connection must end: the
+/// write failed, the client absorbed nothing for WRITE_TIMEOUT (it stopped
+/// reading), or the server went offline or stopped meanwhile — so a stuck
+/// client can neither pin its session nor delay `set_online(false)`.
+async fn send(sock: &mut TcpStream, out: &mut Vec<u8>, state: &mut watch::Receiver<State>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = tokio::select! {
+        written = tokio::time::timeout(WRITE_TIMEOUT, sock.write_all(out)) => {
+            matches!(written, Ok(Ok(())))
+        }
+        _ = state.wait_for(|s| *s != State::Online) => false,
+    };
+    out.clear();
+    ok
+}
+
+/// Answers a connection beyond the server's capacity with 503 (RFC 2326
+/// §11.5.4) and closes it, without waiting for its request.
+pub(super) async fn refuse_busy(mut sock: TcpStream) {
+    let reply = Response::new(503).to_bytes(None);
+    let _ = tokio::time::timeout(Duration::from_secs(1), sock.write_all(&reply)).await;
 }
 
 impl Conn {
@@ -246,6 +275,13 @@ impl Conn {
         if let Some(required) = req.header("Require") {
             return Response::new(551).header("Unsupported", required);
         }
+        // OPTIONS stays open, as on most cameras: it is the keepalive.
+        if req.method != "OPTIONS" && !self.authorized(req) {
+            let [digest, basic] = auth::challenges(&self.nonce);
+            return Response::new(401)
+                .header("WWW-Authenticate", digest)
+                .header("WWW-Authenticate", basic);
+        }
         match req.method.as_str() {
             "OPTIONS" => Response::new(200).header("Public", PUBLIC),
             "DESCRIBE" => self.describe(req),
@@ -260,6 +296,24 @@ impl Conn {
             // A camera that only plays: ANNOUNCE/RECORD/SET_PARAMETER/
             // REDIRECT are RTSP methods it does not allow.
             _ => Response::new(405).header("Allow", PUBLIC),
+        }
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let creds = self
+            .shared
+            .credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        match creds.as_ref() {
+            None => true,
+            Some(c) => auth::verify(
+                c,
+                req.header("Authorization"),
+                &req.method,
+                &req.uri,
+                &self.nonce,
+            ),
         }
     }
 

@@ -13,7 +13,9 @@
 //! - `rtp`: RTP packetization, headers, RTCP sender reports.
 //! - `message`: bounded RTSP request parsing and responses.
 //! - `conn`: one connection's RTSP state machine and paced stream.
+//! - `auth`: optional Digest/Basic authentication.
 
+mod auth;
 mod clip;
 mod conn;
 mod message;
@@ -22,7 +24,7 @@ mod rtp;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -48,6 +50,10 @@ pub struct RtspSimConfig {
 /// §12.37): a connection that sends nothing for this long is closed.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Connections served at once; more are answered 503 and closed, so a
+/// flood of idle connections cannot exhaust memory or descriptors.
+const MAX_CONNECTIONS: usize = 4096;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Online,
@@ -62,6 +68,8 @@ struct Shared {
     codec: Codec,
     sessions: AtomicUsize,
     session_timeout_ms: AtomicU64,
+    /// `Some`: every request but OPTIONS needs these (Digest or Basic).
+    credentials: RwLock<Option<auth::Credentials>>,
 }
 
 /// A running simulated server. Dropping it stops the server too.
@@ -96,6 +104,7 @@ pub async fn start(listen: SocketAddr, cfg: RtspSimConfig) -> anyhow::Result<Rts
         codec: cfg.codec,
         sessions: AtomicUsize::new(0),
         session_timeout_ms: AtomicU64::new(DEFAULT_SESSION_TIMEOUT.as_millis() as u64),
+        credentials: RwLock::new(None),
     });
     let (state, rx) = watch::channel(State::Online);
     let rebound = Arc::new(Mutex::new(None));
@@ -170,12 +179,28 @@ impl RtspSimHandle {
         self.shared.sessions.load(Ordering::Relaxed)
     }
 
-    /// Changes the session timeout (default 60 s) for connections'
-    /// next idle period; lets tests see a silent client dropped.
+    /// Changes the session timeout (default 60 s, at most a day) for
+    /// connections' next idle period; lets tests see a silent client
+    /// dropped.
     pub fn set_session_timeout(&self, timeout: Duration) {
-        self.shared
-            .session_timeout_ms
-            .store(timeout.as_millis().max(1) as u64, Ordering::Relaxed);
+        let ms = timeout.as_millis().clamp(1, 86_400_000) as u64;
+        self.shared.session_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// `Some((user, password))`: requests other than OPTIONS must
+    /// authenticate (Digest, or Basic), or get 401 — like a camera with a
+    /// password. `None` (the default): no authentication. Applies to the
+    /// next request, on open connections too.
+    pub fn set_credentials(&self, credentials: Option<(&str, &str)>) {
+        let creds = credentials.map(|(u, p)| auth::Credentials {
+            username: u.to_string(),
+            password: p.to_string(),
+        });
+        *self
+            .shared
+            .credentials
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = creds;
     }
 
     /// Stops listening, closes every connection and waits for them.
@@ -228,6 +253,10 @@ async fn accept_loop(
             }
             accepted = accept(listener.as_ref()), if listener.is_some() => {
                 match accepted {
+                    Ok((sock, peer)) if conns.len() >= MAX_CONNECTIONS => {
+                        tracing::warn!(%peer, "RTSP simulator full ({MAX_CONNECTIONS} connections)");
+                        tokio::spawn(conn::refuse_busy(sock));
+                    }
                     Ok((sock, peer)) => {
                         tracing::debug!(%peer, "RTSP connection");
                         conns.spawn(conn::serve(sock, shared.clone(), state.clone()));
@@ -263,9 +292,13 @@ async fn accept(
 #[command(
     about = "Serve simulated RTSP cameras (looping test clips, RTP over TCP)",
     long_about = "Serve simulated RTSP cameras: RTSP 1.0 with RTP/RTCP interleaved on the TCP \
-connection (UDP is refused with 461), looping a 4 s 640x360 25 fps test clip in real time.\n\n\
+connection (UDP is refused with 461), looping a 4 s 640x360 25 fps test clip in real time \
+(one keyframe per second, parameter sets in-band before each, RTCP sender reports every 5 s, \
+timestamps continuing across loops). Sessions time out after 60 s without requests.\n\n\
 Paths: /cam/N in --codec, /h264/N and /h265/N in those codecs, for N in 1..=--streams. \
-No authentication."
+--user/--password require authentication (Digest or Basic). Prints the /cam URLs, then serves until Ctrl-C.\n\n\
+Example: vgw sim rtsp --streams 64 --codec h265, then \
+ffplay -rtsp_transport tcp rtsp://127.0.0.1:8554/cam/1"
 )]
 pub struct Args {
     /// TCP address to listen on.
@@ -277,6 +310,12 @@ pub struct Args {
     /// Codec of the /cam/N paths.
     #[arg(long, value_enum, default_value = "h264")]
     pub codec: Codec,
+    /// Require this user name (with --password); default: no authentication.
+    #[arg(long, requires = "password")]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, requires = "user")]
+    pub password: Option<String>,
 }
 
 /// `vgw sim rtsp`: prints the stream URLs and serves until Ctrl-C.
@@ -293,6 +332,9 @@ pub fn run_cli(args: &Args) -> anyhow::Result<()> {
             },
         )
         .await?;
+        if let (Some(user), Some(password)) = (&args.user, &args.password) {
+            sim.set_credentials(Some((user, password)));
+        }
         println!(
             "simulated RTSP cameras on rtsp://{} ({} x {:?}, RTP over TCP):",
             sim.addr(),
