@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Recording benchmark (issue: video recording), in one run:
+
+  N streams (default 64) of a 4 Mbit/s 1080p30 H.264 file replayed by
+  gst-rtsp-server (scripts/gst-rtsp-camera; pre-encoded once, looped by
+  copying, never live-encoded) are recorded for D minutes (default 10):
+    1. by `vgw run` (release build): frames recorded vs frames sent, fragments
+       dropped, recorder CPU (% of one core), memory per stream above the
+       same gateway recording nothing, durability lag p99 (/health);
+    2. by `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment` per stream,
+       in the same run, for the CPU ratio;
+  then a clip of the longest recorded span of one camera is exported over
+  the API and timed (MB/s).
+
+Run with the interop venv's Python (it has requests), as a user who can
+read the recordings directory:
+  ~/.cache/vgw/venv/bin/python benches/recording_bench.py --vgw $CARGO_TARGET_DIR/release/vgw
+Prints a markdown section for docs/BENCHMARKS.md.
+"""
+
+import argparse
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onvif_bench import cpu_s, free_port, rss_mb, stop, wait_up  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-password"
+
+
+def site(n: int, port: int | None) -> str:
+    out = ['[site]\nid = "rb"\nname = "Recording bench"\n[recording]\nretention_days = 1\n',
+           '[[building]]\nid = "b"\n[[floor]]\nid = "f"\nbuilding = "b"\nlevel = 1\n',
+           '[[space]]\nid = "r"\nfloor = "f"\nkind = "room"\n']
+    for k in range(1, n + 1):
+        rtsp = f'rtsp = "rtsp://127.0.0.1:{port}/cam/{k}"\n' if port else 'record = "off"\n'
+        out.append(f'[[ip_camera]]\nid = "cam-{k:03}"\nspace = "r"\n{rtsp}')
+    return "\n".join(out)
+
+
+def gateway(vgw: str, work: str, text: str):
+    path = os.path.join(work, f"site-{time.monotonic_ns()}.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    subprocess.run([vgw, "user", "add", "-c", path, USER, "--role", "operator", "--password-stdin"],
+                   input=f"{PASSWORD}\n".encode(), check=True, capture_output=True)
+    data = os.path.join(work, f"data-{time.monotonic_ns()}")
+    http = f"127.0.0.1:{free_port()}"
+    p = subprocess.Popen([vgw, "run", "--config", path, "--data-dir", data, "--http", http,
+                          "--bacnet", "off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "VGW_LOG": "warn"})
+    base = f"http://{http}"
+    wait_up(f"{base}/health", p, "vgw run")
+    return p, base, data
+
+
+def frames_in_index(data: str, since_ms: int, until_ms: int) -> dict:
+    db = sqlite3.connect(f"file:{data}/recordings/index.sqlite?mode=ro", uri=True)
+    rows = db.execute(
+        "SELECT s.camera, SUM(f.frames) FROM fragments f JOIN segments s ON s.id = f.segment "
+        "WHERE f.wall_ms >= ? AND f.wall_ms < ? GROUP BY s.camera", (since_ms, until_ms)).fetchall()
+    db.close()
+    return dict(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vgw", required=True)
+    ap.add_argument("--streams", type=int, default=64)
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--mbps", type=float, default=4)
+    ap.add_argument("--fps", type=int, default=30)
+    a = ap.parse_args()
+    n, window = a.streams, a.minutes * 60
+    with tempfile.TemporaryDirectory(dir=os.environ.get("VGW_BENCH_DIR")) as work:
+        port = free_port()
+        cam_log = os.path.join(work, "gst.log")
+        cam = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(REPO, "scripts/gst-rtsp-camera"), "--port", str(port),
+             "--streams", str(n), "--size", a.size, "--bitrate-mbps", str(a.mbps), "--fps", str(a.fps),
+             "--minutes", str(a.minutes + 5)],
+            stdout=open(cam_log, "wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 900
+        while b"ready" not in open(cam_log, "rb").read():
+            if cam.poll() is not None or time.monotonic() > deadline:
+                sys.exit("gst-rtsp-camera did not start:\n" + open(cam_log).read()[-2000:])
+            time.sleep(1)
+        try:
+            # Baseline: the same gateway, cameras not recorded.
+            g0, _, _ = gateway(a.vgw, work, site(n, None))
+            time.sleep(10)
+            base_rss = rss_mb(g0.pid)
+            stop(g0)
+            g, base, data = gateway(a.vgw, work, site(n, port))
+            ff_dir = os.path.join(work, "ffmpeg")
+            os.makedirs(ff_dir)
+            ffs = [subprocess.Popen(
+                ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i",
+                 f"rtsp://127.0.0.1:{port}/cam/{k}", "-map", "0:v", "-c", "copy", "-f", "segment",
+                 "-segment_time", "60", "-reset_timestamps", "1",
+                 os.path.join(ff_dir, f"cam{k:03}-%03d.mp4")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(1, n + 1)]
+            time.sleep(20)  # every stream connected and past its first keyframe
+            t0_ms = int(time.time() * 1000)
+            c0, f0 = cpu_s(g.pid), sum(cpu_s(p.pid) for p in ffs)
+            cam0 = cpu_s(cam.pid)
+            rss_peak = 0.0
+            end = time.monotonic() + window
+            while time.monotonic() < end:
+                time.sleep(5)
+                rss_peak = max(rss_peak, rss_mb(g.pid))
+                # ffmpeg's finished segments are not needed: keep the disk free.
+                for name in os.listdir(ff_dir):
+                    path = os.path.join(ff_dir, name)
+                    if time.time() - os.path.getmtime(path) > 70:
+                        os.unlink(path)
+            c1, f1 = cpu_s(g.pid), sum(cpu_s(p.pid) for p in ffs)
+            cam1 = cpu_s(cam.pid)
+            t1_ms = int(time.time() * 1000)
+            health = requests.get(f"{base}/health", timeout=10).json()["recording"]
+            for p in ffs:
+                p.send_signal(signal.SIGINT)
+            for p in ffs:
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            time.sleep(3)  # the last second reaches the index
+            frames = frames_in_index(data, t0_ms, t1_ms - 2000)
+            expected = a.fps * (t1_ms - 2000 - t0_ms) / 1000
+            # Export: the longest run of one camera.
+            token = requests.post(f"{base}/api/login", auth=(USER, PASSWORD), timeout=30).json()["token"]
+            hdr = {"Authorization": f"Bearer {token}"}
+            runs = requests.get(f"{base}/api/cameras/cam-001/recordings", headers=hdr,
+                                params={"start": 0, "end": t1_ms}, timeout=30).json()["recordings"]
+            longest = max(runs, key=lambda r: r["end_ms"] - r["start_ms"])
+            t = time.perf_counter()
+            size = 0
+            with requests.get(f"{base}/api/cameras/cam-001/clip.mp4", headers=hdr, stream=True,
+                              params={"start": longest["start_ms"], "end": longest["end_ms"]},
+                              timeout=600) as r:
+                r.raise_for_status()
+                for chunk in r.iter_content(1 << 20):
+                    size += len(chunk)
+            export_s = time.perf_counter() - t
+            stop(g)
+        finally:
+            stop(cam)
+    cpu = (c1 - c0) / window * 100
+    ff_cpu = (f1 - f0) / window * 100
+    got = sorted(frames.get(f"cam-{k:03}", 0) for k in range(1, n + 1))
+    lost = sum(max(0, round(expected) - f) for f in got)
+    per_stream = (rss_peak - base_rss) / n
+    clip_min = (longest["end_ms"] - longest["start_ms"]) / 60000
+    print(f"""## Recording
+
+Command: `~/.cache/vgw/venv/bin/python benches/recording_bench.py --vgw target/release/vgw --streams {n} --minutes {a.minutes:g}`
+Machine: {platform.machine()}, {os.cpu_count()} cores. Peer: gst-rtsp-server (Debian) serving {n} ×
+{a.size} {a.fps} fps {a.mbps:g} Mbit/s H.264 (pre-encoded, looped by copying), CPU {(cam1 - cam0) / window * 100:.0f} % of one core;
+`ffmpeg -c copy -f segment` recording the same {n} streams at the same time.
+
+| measure | vgw | goal | ffmpeg ×{n} |
+|---|---|---|---|
+| frames recorded per stream over {a.minutes:g} min (expected {expected:.0f}) | min {got[0]}, median {got[len(got) // 2]}, max {got[-1]} | — | |
+| frames lost (expected − recorded, all streams) | {lost} | 0 | |
+| fragments dropped by backpressure | {health['fragments_dropped']} | 0 | |
+| CPU, % of one core | {cpu:.1f} % | ≤ 25 % | {ff_cpu:.1f} % (ratio {ff_cpu / max(cpu, 0.01):.1f}×) |
+| memory above the same gateway recording nothing | {per_stream:.2f} MB per stream (peak RSS {rss_peak:.0f} MB, base {base_rss:.0f} MB) | ≤ 1.5 MB | |
+| durability lag p99 (fragment handed over → fsynced and indexed) | {health['durability_lag_p99_ms']} ms | ≤ 2000 ms | |
+| export of a {clip_min:.1f}-minute clip (cam-001) over HTTP | {size / 1e6 / export_s:.0f} MB/s ({size / 1e6:.0f} MB in {export_s:.1f} s) | ≥ 100 MB/s | |
+""")
+
+
+if __name__ == "__main__":
+    main()
