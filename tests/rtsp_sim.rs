@@ -346,6 +346,17 @@ async fn silent_clients_time_out() {
     sim.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_keepalives_hold_a_session_past_its_timeout() {
+    let sim = sim(1, Codec::H264).await;
+    // retina sends a keepalive (OPTIONS, then GET_PARAMETER) every half
+    // timeout; without our answers the session would end after 2 s.
+    sim.set_session_timeout(Duration::from_secs(2));
+    let r = receive(&sim.url(1), 5.0).await.unwrap();
+    assert_smooth(&r);
+    sim.stop().await;
+}
+
 /// Runs a command to completion, killing it after PATIENCE.
 fn run_bounded(cmd: &mut Command) -> std::process::Output {
     let mut child = cmd

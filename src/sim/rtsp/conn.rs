@@ -489,7 +489,12 @@ impl Conn {
                 format!(
                     "{};timeout={}",
                     s.id,
-                    self.shared.session_timeout_ms.load(Ordering::Relaxed) / 1000
+                    // Whole seconds, rounded up: 0 would tell clients to
+                    // send keepalives continuously.
+                    self.shared
+                        .session_timeout_ms
+                        .load(Ordering::Relaxed)
+                        .div_ceil(1000)
                 ),
             ),
             None => resp,
