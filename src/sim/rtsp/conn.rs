@@ -168,6 +168,7 @@ pub(super) async fn serve(
                     break;
                 }
                 if matches!(after, After::Close) {
+                    linger(&mut sock).await;
                     break;
                 }
             }
@@ -191,6 +192,25 @@ pub(super) async fn serve(
     }
     let _ = sock.shutdown().await;
     tracing::debug!(?peer, "RTSP connection closed");
+}
+
+/// Closes after an error reply the way HTTP servers do: send FIN, then
+/// read and discard what the client is still sending (bounded in bytes
+/// and time). Closing with unread input would reset the connection and
+/// could destroy the error reply before the client reads it.
+async fn linger(sock: &mut TcpStream) {
+    let _ = sock.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut budget = 1usize << 20;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while budget > 0 {
+            match sock.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => budget = budget.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Writes and clears `out`; `false` when the connection must end: the
