@@ -251,16 +251,16 @@ async fn unplugged_camera_drops_sessions_refuses_and_comes_back() {
     sim.stop().await;
 }
 
-/// Sends `request` on a fresh connection; returns the reply text and
-/// whether the server closed the connection afterwards.
-async fn exchange(addr: SocketAddr, request: &[u8]) -> (String, bool) {
+/// Sends `request` on a fresh connection; returns it and the reply head.
+async fn exchange(addr: SocketAddr, request: &[u8]) -> (TcpStream, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(request).await.unwrap();
-    read_reply(&mut s).await
+    let reply = read_reply(&mut s).await;
+    (s, reply)
 }
 
-/// Reads one response head; then whether the connection closes.
-async fn read_reply(s: &mut TcpStream) -> (String, bool) {
+/// Reads one response head (the responses checked here have no body).
+async fn read_reply(s: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -275,11 +275,17 @@ async fn read_reply(s: &mut TcpStream) -> (String, bool) {
         );
         buf.extend_from_slice(&chunk[..n]);
     }
-    let closed = matches!(
-        timeout(Duration::from_millis(300), s.read(&mut chunk)).await,
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Whether the server closes the connection (EOF or reset) without
+/// sending anything more.
+async fn closes(s: &mut TcpStream) -> bool {
+    let mut chunk = [0u8; 64];
+    matches!(
+        timeout(PATIENCE, s.read(&mut chunk)).await,
         Ok(Ok(0)) | Ok(Err(_))
-    );
-    (String::from_utf8_lossy(&buf).into_owned(), closed)
+    )
 }
 
 #[tokio::test]
@@ -288,19 +294,20 @@ async fn bad_requests_get_rtsp_errors_not_crashes() {
     let a = sim.addr();
     let url = sim.url(1);
 
-    let (r, closed) = exchange(a, b"\x16\x03\x01garbage\r\n\r\n").await;
+    let (mut s, r) = exchange(a, b"\x16\x03\x01garbage\r\n\r\n").await;
     assert!(r.starts_with("RTSP/1.0 400 "), "{r}");
-    assert!(closed, "garbage ends the connection");
+    assert!(closes(&mut s).await, "garbage ends the connection");
 
     let huge = format!(
         "OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\nX-Big: {}",
         "a".repeat(100_000)
     );
-    let (r, closed) = exchange(a, huge.as_bytes()).await;
+    let (mut s, r) = exchange(a, huge.as_bytes()).await;
     assert!(r.starts_with("RTSP/1.0 400 "), "{r}");
-    assert!(closed);
+    assert!(closes(&mut s).await, "an endless head ends the connection");
 
-    // Well-formed but wrong requests keep the connection usable.
+    // Well-formed but wrong requests keep the connection usable: each
+    // next request is answered on it.
     let mut s = TcpStream::connect(a).await.unwrap();
     let cases = [
         (format!("FROB {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n"), "501"),
@@ -320,12 +327,11 @@ async fn bad_requests_get_rtsp_errors_not_crashes() {
     ];
     for (req, status) in cases {
         s.write_all(req.as_bytes()).await.unwrap();
-        let (r, closed) = read_reply(&mut s).await;
+        let r = read_reply(&mut s).await;
         assert!(
             r.starts_with(&format!("RTSP/1.0 {status} ")),
             "{req:?} → {r}"
         );
-        assert!(!closed, "{req:?} closed the connection");
     }
     sim.stop().await;
 }
@@ -340,9 +346,20 @@ async fn silent_clients_time_out() {
         sim.url(1)
     );
     s.write_all(req.as_bytes()).await.unwrap();
-    let (r, _) = read_reply(&mut s).await;
+    let r = read_reply(&mut s).await;
     assert!(r.contains("Session: ") && r.contains(";timeout="), "{r}");
     wait_until("the idle session is dropped", async || sim.sessions() == 0).await;
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_keepalives_hold_a_session_past_its_timeout() {
+    let sim = sim(1, Codec::H264).await;
+    // retina sends a keepalive (OPTIONS, then GET_PARAMETER) every half
+    // timeout; without our answers the session would end after 2 s.
+    sim.set_session_timeout(Duration::from_secs(2));
+    let r = receive(&sim.url(1), 5.0).await.unwrap();
+    assert_smooth(&r);
     sim.stop().await;
 }
 
@@ -756,7 +773,7 @@ async fn a_camera_with_a_password_wants_digest_or_basic() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "h264");
 
     // Basic, and the 401 without credentials, on the wire.
-    let (r, _) = exchange(
+    let (_, r) = exchange(
         sim.addr(),
         format!("DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\n\r\n", sim.url(1)).as_bytes(),
     )
@@ -769,7 +786,7 @@ async fn a_camera_with_a_password_wants_digest_or_basic() {
         "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic YWRtaW46czNjcmV0\r\n\r\n",
         sim.url(1)
     );
-    let (r, _) = exchange(sim.addr(), basic.as_bytes()).await;
+    let (_, r) = exchange(sim.addr(), basic.as_bytes()).await;
     assert!(r.starts_with("RTSP/1.0 200 "), "{r}");
     sim.stop().await;
 }

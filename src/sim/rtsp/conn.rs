@@ -168,6 +168,7 @@ pub(super) async fn serve(
                     break;
                 }
                 if matches!(after, After::Close) {
+                    linger(&mut sock).await;
                     break;
                 }
             }
@@ -191,6 +192,25 @@ pub(super) async fn serve(
     }
     let _ = sock.shutdown().await;
     tracing::debug!(?peer, "RTSP connection closed");
+}
+
+/// Closes after an error reply the way HTTP servers do: send FIN, then
+/// read and discard what the client is still sending (bounded in bytes
+/// and time). Closing with unread input would reset the connection and
+/// could destroy the error reply before the client reads it.
+async fn linger(sock: &mut TcpStream) {
+    let _ = sock.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut budget = 1usize << 20;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while budget > 0 {
+            match sock.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => budget = budget.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Writes and clears `out`; `false` when the connection must end: the
@@ -489,7 +509,12 @@ impl Conn {
                 format!(
                     "{};timeout={}",
                     s.id,
-                    self.shared.session_timeout_ms.load(Ordering::Relaxed) / 1000
+                    // Whole seconds, rounded up: 0 would tell clients to
+                    // send keepalives continuously.
+                    self.shared
+                        .session_timeout_ms
+                        .load(Ordering::Relaxed)
+                        .div_ceil(1000)
                 ),
             ),
             None => resp,
@@ -603,6 +628,108 @@ mod tests {
             None
         );
         assert_eq!(tcp_transport("RTP/AVP/TCP;unicast;interleaved=x"), None);
+    }
+
+    fn test_conn() -> Conn {
+        Conn {
+            shared: Arc::new(Shared {
+                streams: 2,
+                codec: Codec::H264,
+                sessions: std::sync::atomic::AtomicUsize::new(0),
+                session_timeout_ms: std::sync::atomic::AtomicU64::new(60_000),
+                credentials: std::sync::RwLock::new(None),
+            }),
+            session: None,
+            nonce: auth::new_nonce(),
+        }
+    }
+
+    /// Thousands of random, half-valid requests (and random bytes) through
+    /// one connection's state machine: every answer is an RTSP status
+    /// line, nothing panics, and the session count stays consistent.
+    #[test]
+    fn random_requests_get_answers_never_panics() {
+        use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        let methods = [
+            "OPTIONS",
+            "DESCRIBE",
+            "SETUP",
+            "PLAY",
+            "PAUSE",
+            "TEARDOWN",
+            "GET_PARAMETER",
+            "RECORD",
+            "FOO",
+            "setup",
+        ];
+        let uris = [
+            "rtsp://h/cam/1",
+            "rtsp://h/cam/1/trackID=0",
+            "rtsp://h/cam/0",
+            "/cam/2/",
+            "rtsp://h/h265/99999999999",
+            "rtsp://h/cam/1/trackID=0/x",
+            "*",
+            "rtsp://",
+            "rtsp://h:99999/cam/1?x=%00",
+            "rtsp://h/h265/2/trackID=0",
+        ];
+        let transports = [
+            "RTP/AVP/TCP;unicast;interleaved=0-1",
+            "RTP/AVP/TCP;interleaved=255-256",
+            "RTP/AVP/TCP;interleaved=9",
+            "RTP/AVP;unicast;client_port=1-2",
+            ";;,,",
+            "",
+        ];
+        let versions = ["RTSP/1.0", "RTSP/1.0", "RTSP/2.0", "HTTP/1.1"];
+        let mut conn = test_conn();
+        for i in 0..5000 {
+            let mut req = format!(
+                "{} {} {}\r\n",
+                methods.choose(&mut rng).unwrap(),
+                uris.choose(&mut rng).unwrap(),
+                versions.choose(&mut rng).unwrap()
+            );
+            if rng.gen_bool(0.9) {
+                req.push_str(&format!("CSeq: {i}\r\n"));
+            }
+            if rng.gen_bool(0.5) {
+                req.push_str(&format!(
+                    "Transport: {}\r\n",
+                    transports.choose(&mut rng).unwrap()
+                ));
+            }
+            if rng.gen_bool(0.5) {
+                let id = match &conn.session {
+                    Some(s) if rng.gen_bool(0.7) => s.id.clone(),
+                    _ => format!("{:x}", rng.gen::<u32>()),
+                };
+                req.push_str(&format!("Session: {id};timeout=5\r\n"));
+            }
+            req.push_str("\r\n");
+            let mut input = req.into_bytes();
+            if rng.gen_bool(0.05) {
+                // Random bytes, sometimes with a start of interleaved data.
+                let n = rng.gen_range(0..64);
+                input = (0..n).map(|_| rng.gen()).collect();
+            }
+            let mut out = Vec::new();
+            let after = conn.handle_input(&mut input, &mut out);
+            assert!(
+                out.is_empty() || out.starts_with(b"RTSP/1.0 "),
+                "{:?}",
+                String::from_utf8_lossy(&out)
+            );
+            if matches!(after, After::Close) {
+                conn.session = None;
+            }
+            assert_eq!(
+                conn.shared.sessions.load(Ordering::Relaxed),
+                usize::from(conn.session.is_some())
+            );
+        }
     }
 
     #[test]
