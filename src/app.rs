@@ -162,6 +162,17 @@ impl App {
         );
         let until = now + i64::from(r.lock_days) * 86_400_000;
         let reason = format!("{}{}", crate::http::video::BOOKMARK, p.id);
+        // `on_alarm` cameras write from now until the post-alarm time.
+        for c in &p.cameras {
+            if let Some(st) = rec.stats(c) {
+                use std::sync::atomic::Ordering::Relaxed;
+                // A new window starts at this alarm; an open one is extended.
+                if st.armed_until_ms.load(Relaxed) < now {
+                    st.armed_from_ms.store(now, Relaxed);
+                }
+                st.armed_until_ms.fetch_max(end, Relaxed);
+            }
+        }
         let (rec, cameras) = (rec.clone(), p.cameras.clone());
         // An index write: off the async workers.
         tokio::task::spawn_blocking(move || {

@@ -13,6 +13,11 @@ use vgw::video::{export, ingest, service};
 
 /// A one-camera site recording `url`.
 fn site(url: &str) -> vgw::model::Site {
+    site_with(url, "")
+}
+
+/// The same with more site-file text appended.
+fn site_with(url: &str, extra: &str) -> vgw::model::Site {
     let text = format!(
         r#"[site]
 id = "t"
@@ -31,7 +36,7 @@ kind = "room"
 id = "cam-1"
 space = "r"
 rtsp = "{url}"
-"#
+{extra}"#
     );
     let loaded = vgw::config::parse(Path::new("site.toml"), text).unwrap();
     vgw::model::build::build_with_registry(&loaded, None).unwrap()
@@ -213,6 +218,118 @@ async fn a_camera_that_goes_away_leaves_a_gap_and_recording_resumes() {
     assert!(
         gaps.iter().any(|g| g.end_ms - g.start_ms >= 1500),
         "{gaps:?}"
+    );
+    rec.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_door_alarm_bookmarks_and_locks_its_linked_camera() {
+    let cam = sim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        sim::RtspSimConfig {
+            streams: 1,
+            codec: sim::Codec::H264,
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#"[recording]
+pre_alarm_s = 5
+post_alarm_s = 20
+lock_days = 60
+[[nvr]]
+id = "nvr-1"
+space = "r"
+channels = 4
+alarm_inputs = 1
+[[point]]
+id = "nvr-1.alarm-in-1"
+brick_class = "Contact_Sensor"
+cameras = ["cam-1"]
+"#;
+    let app = Arc::new(vgw::app::App::build(site_with(&cam.url(1), extra), None).unwrap());
+    app.spawn_background();
+    let rec = Arc::new(service::start(&app, dir.path(), &|_| None, timeouts()).unwrap());
+    assert!(app.recording.set(rec.clone()).is_ok());
+    let before = vgw::video::store::now_ms();
+    app.points
+        .override_input("nvr-1.alarm-in-1", Some(vgw::points::Value::Bool(true)))
+        .unwrap();
+    let mut locks = Vec::new();
+    wait_for("a bookmark on cam-1", Duration::from_secs(10), || {
+        locks = rec.store.locks().unwrap_or_default();
+        !locks.is_empty()
+    })
+    .await;
+    let l = &locks[0];
+    assert_eq!(l.camera, "cam-1");
+    assert!(l.reason.ends_with("nvr-1.alarm-in-1"), "{}", l.reason);
+    // 5 s before to 20 s after the alarm, locked for 60 days.
+    assert!((before - 5000 - l.start_ms).abs() < 2000, "{l:?}");
+    assert!((l.end_ms - l.start_ms - 25_000).abs() < 100, "{l:?}");
+    let days = (l.expires_at.unwrap() - l.created_at) as f64 / 86_400_000.0;
+    assert!((days - 60.0).abs() < 0.01, "{days}");
+    rec.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_alarm_camera_writes_only_the_window_around_an_alarm() {
+    let cam = sim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        sim::RtspSimConfig {
+            streams: 1,
+            codec: sim::Codec::H264,
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#"record = "on_alarm"
+[recording]
+pre_alarm_s = 3
+post_alarm_s = 3
+[[nvr]]
+id = "nvr-1"
+space = "r"
+channels = 4
+alarm_inputs = 1
+[[point]]
+id = "nvr-1.alarm-in-1"
+cameras = ["cam-1"]
+"#;
+    let app = Arc::new(vgw::app::App::build(site_with(&cam.url(1), extra), None).unwrap());
+    app.spawn_background();
+    let rec = Arc::new(service::start(&app, dir.path(), &|_| None, timeouts()).unwrap());
+    assert!(app.recording.set(rec.clone()).is_ok());
+    let stats = rec.stats("cam-1").unwrap();
+    wait_for("6 s of video ingested", Duration::from_secs(30), || {
+        stats.frames.load(std::sync::atomic::Ordering::Relaxed) >= 150
+    })
+    .await;
+    assert_eq!(
+        recorded_ms(&rec).await,
+        0,
+        "nothing written before an alarm"
+    );
+    let alarm_ms = vgw::video::store::now_ms();
+    app.points
+        .override_input("nvr-1.alarm-in-1", Some(vgw::points::Value::Bool(true)))
+        .unwrap();
+    // The window (3 s before to 3 s after) is written, then nothing more.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let runs = rec.store.recordings("cam-1", "main", 0, i64::MAX).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let r = &runs[0];
+    assert!(
+        (r.start_ms - (alarm_ms - 3000)).abs() <= 1500,
+        "starts {} ms from alarm",
+        r.start_ms - alarm_ms
+    );
+    assert!(
+        (r.end_ms - (alarm_ms + 3000)).abs() <= 1500,
+        "ends {} ms from alarm",
+        r.end_ms - alarm_ms
     );
     rec.shutdown(Duration::from_secs(5)).await;
 }

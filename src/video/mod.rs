@@ -16,6 +16,7 @@ pub mod export;
 pub mod h26x;
 pub mod ingest;
 pub mod mp4;
+pub mod on_alarm;
 pub mod recorder;
 pub mod service;
 pub mod store;

@@ -34,6 +34,9 @@ pub struct Stats {
     /// Frames the store could not take (backpressure) or before the first keyframe.
     pub dropped: AtomicU64,
     pub fragments: AtomicU64,
+    /// `on_alarm` cameras: the alarm window (wall ms), set by alarm bookmarks.
+    pub armed_from_ms: AtomicI64,
+    pub armed_until_ms: AtomicI64,
     /// Why the stream is not recorded, when it is not.
     pub problem: Mutex<Option<String>>,
 }
@@ -59,6 +62,8 @@ struct Pending {
 /// Turns frames into fragments for one session.
 struct Gop<'a> {
     writer: &'a StreamWriter,
+    /// `on_alarm` cameras hold their fragments here until an alarm.
+    gate: Option<&'a mut super::on_alarm::AlarmGate>,
     stats: &'a Stats,
     params: Option<Params>,
     frames: Vec<Pending>,
@@ -210,14 +215,33 @@ impl Gop<'_> {
             keyframe: self.frames[0].key,
         };
         self.next_decode += duration;
-        match self.writer.fragment(frag) {
-            Ok(()) => self.stats.recording.store(true, Ordering::Relaxed),
-            Err(e) => {
-                self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                tracing::warn!("fragment not stored: {e}");
+        self.frames.clear();
+        let write = match self.gate.as_deref_mut() {
+            None => vec![frag],
+            Some(gate) => {
+                let pass = gate.pass(
+                    frag,
+                    self.stats.armed_from_ms.load(Ordering::Relaxed),
+                    self.stats.armed_until_ms.load(Ordering::Relaxed),
+                );
+                if pass.closed {
+                    self.writer.gap();
+                }
+                // Buffering is working as intended: the camera is healthy.
+                self.stats.recording.store(true, Ordering::Relaxed);
+                pass.write
+            }
+        };
+        for f in write {
+            let frames = u64::from(f.frames);
+            match self.writer.fragment(f) {
+                Ok(()) => self.stats.recording.store(true, Ordering::Relaxed),
+                Err(e) => {
+                    self.stats.dropped.fetch_add(frames, Ordering::Relaxed);
+                    tracing::warn!("fragment not stored: {e}");
+                }
             }
         }
-        self.frames.clear();
     }
 }
 
@@ -228,8 +252,12 @@ pub async fn run(
     writer: StreamWriter,
     stats: Arc<Stats>,
     timeouts: ingest::Timeouts,
+    pre_alarm_s: Option<u32>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Lives across sessions: an alarm right after a reconnect still gets
+    // what was buffered before the break.
+    let mut gate = pre_alarm_s.map(super::on_alarm::AlarmGate::new);
     let mut backoff = Duration::from_secs(1);
     let mut warned = false;
     loop {
@@ -237,6 +265,7 @@ pub async fn run(
         let result = {
             let mut gop = Gop {
                 writer: &writer,
+                gate: gate.as_mut(),
                 stats: &stats,
                 params: None,
                 frames: Vec::new(),
@@ -313,17 +342,25 @@ mod tests {
     /// Feeds a committed clip (Annex B) to a recorder as retina would:
     /// parameters first, then one length-prefixed frame per access unit.
     fn feed(codec: Codec, clip: &[u8]) -> (Result<(), IngestError>, Arc<Stats>) {
-        let units = h26x::annex_b_access_units(codec, clip);
-        let ps = h26x::ParameterSets::from_nals(codec, units.iter().flatten().copied());
-        let record = h26x::build_decoder_config(codec, &ps).unwrap();
-        let track = mp4::Track::from_decoder_config(codec, &record).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
         let writer = store.stream("cam-1", "main", 0, 1);
         let stats = Arc::new(Stats::default());
+        let r = feed_into(&writer, &stats, &[(codec, clip)]);
+        (r, stats)
+    }
+
+    /// Feeds clips one after the other into one session (a camera whose
+    /// codec or resolution changes mid-stream).
+    fn feed_into(
+        writer: &StreamWriter,
+        stats: &Stats,
+        clips: &[(Codec, &[u8])],
+    ) -> Result<(), IngestError> {
         let mut gop = Gop {
-            writer: &writer,
-            stats: &stats,
+            writer,
+            gate: None,
+            stats,
             params: None,
             frames: Vec::new(),
             waiting_keyframe: true,
@@ -332,29 +369,77 @@ mod tests {
             next_decode: 0,
             last_delta: 3600,
         };
+        let mut ts = 0i64;
+        for &(codec, clip) in clips {
+            feed_one(&mut gop, codec, clip, &mut ts)?;
+        }
+        gop.flush(None);
+        Ok(())
+    }
+
+    fn feed_one(
+        gop: &mut Gop<'_>,
+        codec: Codec,
+        clip: &[u8],
+        ts: &mut i64,
+    ) -> Result<(), IngestError> {
+        let units = h26x::annex_b_access_units(codec, clip);
+        let ps = h26x::ParameterSets::from_nals(codec, units.iter().flatten().copied());
+        let record = h26x::build_decoder_config(codec, &ps).unwrap();
+        let track = mp4::Track::from_decoder_config(codec, &record).unwrap();
         let params = Params {
             codec,
             sample_entry: track.sample_entry.clone(),
             width: track.width,
             height: track.height,
-            rfc6381: "test".into(),
+            rfc6381: format!("{codec:?}"),
             extra_data: record,
         };
-        let mut result = gop.on_event(Event::Params(params));
-        for (i, au) in units.iter().enumerate() {
-            if result.is_err() {
-                break;
-            }
-            result = gop.on_event(Event::Frame(ingest::Frame {
-                ts_90k: i as i64 * 3600,
+        gop.on_event(Event::Params(params))?;
+        for au in &units {
+            gop.on_event(Event::Frame(ingest::Frame {
+                ts_90k: *ts,
                 data: h26x::to_length_prefixed(au.iter().copied()),
                 random_access: false,
                 received: SystemTime::now(),
                 loss: 0,
-            }));
+            }))?;
+            *ts += 3600;
         }
-        gop.flush(None);
-        (result, stats)
+        Ok(())
+    }
+
+    #[test]
+    fn a_codec_change_starts_a_new_segment_with_its_own_sample_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let writer = store.stream("cam-1", "main", 0, 1);
+        let stats = Stats::default();
+        feed_into(
+            &writer,
+            &stats,
+            &[
+                (
+                    Codec::H264,
+                    include_bytes!("../../tests/data/clip-h264.h264"),
+                ),
+                (
+                    Codec::H265,
+                    include_bytes!("../../tests/data/clip-h265.h265"),
+                ),
+            ],
+        )
+        .unwrap();
+        store.sync_now().unwrap();
+        let segs: Vec<_> = store
+            .recordings("cam-1", "main", 0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .flat_map(|r| r.segments)
+            .collect();
+        assert_eq!(segs.len(), 2, "{segs:?}");
+        assert_ne!(segs[0].codec, segs[1].codec);
+        assert_eq!(stats.frames.load(Ordering::Relaxed), 200);
     }
 
     #[test]

@@ -140,11 +140,13 @@ pub fn start(
         let id = e.id.clone();
         let stats2 = stats.clone();
         let stop = stop_rx.clone();
+        let pre_alarm =
+            (rec.mode == RecordMode::OnAlarm).then_some(app.site.settings.recording.pre_alarm_s);
         tasks.push(tokio::spawn(async move {
             let Some(url) = stream_url(&app2, &id, rec.rtsp.clone(), stop.clone()).await else {
                 return;
             };
-            recorder::run(url, creds, writer, stats2, timeouts, stop).await;
+            recorder::run(url, creds, writer, stats2, timeouts, pre_alarm, stop).await;
         }));
         cameras.push(Camera {
             id: e.id.clone(),
