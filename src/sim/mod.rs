@@ -4,6 +4,7 @@
 //! against them and, where one exists, against a third-party peer too.
 
 pub mod demo;
+pub mod digest;
 pub mod modbus_ups;
 pub mod ntp;
 pub mod onvif;

@@ -79,7 +79,28 @@ struct Gop<'a> {
     last_delta: i64,
 }
 
-impl Gop<'_> {
+impl<'a> Gop<'a> {
+    /// A session's first state: waiting for parameters and a keyframe.
+    fn new(
+        writer: &'a StreamWriter,
+        gate: Option<&'a mut super::on_alarm::AlarmGate>,
+        stats: &'a Stats,
+    ) -> Gop<'a> {
+        Gop {
+            writer,
+            gate,
+            stats,
+            params: None,
+            frames: Vec::new(),
+            waiting_keyframe: true,
+            checked: false,
+            param_sets: None,
+            next_decode: 0,
+            // 25 fps until the stream says otherwise.
+            last_delta: 3600,
+        }
+    }
+
     fn on_event(&mut self, e: Event) -> Result<(), IngestError> {
         match e {
             Event::Params(p) => {
@@ -263,18 +284,7 @@ pub async fn run(
     loop {
         let started = std::time::Instant::now();
         let result = {
-            let mut gop = Gop {
-                writer: &writer,
-                gate: gate.as_mut(),
-                stats: &stats,
-                params: None,
-                frames: Vec::new(),
-                waiting_keyframe: true,
-                checked: false,
-                param_sets: None,
-                next_decode: 0,
-                last_delta: 3000,
-            };
+            let mut gop = Gop::new(&writer, gate.as_mut(), &stats);
             let stop_flag = stop.clone();
             let mut on_event = |e: Event| -> Result<(), IngestError> {
                 if *stop_flag.borrow() {
@@ -357,18 +367,7 @@ mod tests {
         stats: &Stats,
         clips: &[(Codec, &[u8])],
     ) -> Result<(), IngestError> {
-        let mut gop = Gop {
-            writer,
-            gate: None,
-            stats,
-            params: None,
-            frames: Vec::new(),
-            waiting_keyframe: true,
-            checked: false,
-            param_sets: None,
-            next_decode: 0,
-            last_delta: 3600,
-        };
+        let mut gop = Gop::new(writer, None, stats);
         let mut ts = 0i64;
         for &(codec, clip) in clips {
             feed_one(&mut gop, codec, clip, &mut ts)?;

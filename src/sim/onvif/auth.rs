@@ -23,7 +23,6 @@ use super::soap::ns;
 use super::xml::Element;
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use md5::Md5;
 use rand::RngCore;
 use sha1::{Digest as _, Sha1};
 use std::collections::{HashMap, VecDeque};
@@ -238,37 +237,21 @@ impl Authenticator {
 
     /// RFC 7616 §3.4 with MD5 and qop=auth. Err(true) = our nonce expired.
     fn check_http_digest(&self, params: &str, method: &str, uri: &str) -> Result<(), bool> {
-        let p = parse_auth_params(params);
-        let get = |k: &str| {
-            p.iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.as_str())
-        };
-        let (Some(user), Some(realm), Some(nonce), Some(duri), Some(response)) = (
-            get("username"),
-            get("realm"),
-            get("nonce"),
-            get("uri"),
-            get("response"),
-        ) else {
+        let Some(a) = crate::sim::digest::DigestAnswer::parse(params) else {
             return Err(false);
         };
-        if !get("algorithm").is_none_or(|a| a.eq_ignore_ascii_case("MD5")) {
+        if a.qop.as_deref() != Some("auth")
+            || a.realm != REALM
+            || a.uri != uri
+            || a.user != self.username
+        {
             return Err(false);
         }
-        if get("qop") != Some("auth") || realm != REALM || duri != uri || user != self.username {
+        let nc = u32::from_str_radix(a.nc.as_deref().unwrap_or(""), 16).map_err(|_| false)?;
+        if !a.proves(method, &self.password) {
             return Err(false);
         }
-        let (Some(nc_s), Some(cnonce)) = (get("nc"), get("cnonce")) else {
-            return Err(false);
-        };
-        let nc = u32::from_str_radix(nc_s, 16).map_err(|_| false)?;
-        let ha1 = md5_hex(&format!("{user}:{realm}:{}", self.password));
-        let ha2 = md5_hex(&format!("{method}:{duri}"));
-        let expected = md5_hex(&format!("{ha1}:{nonce}:{nc_s}:{cnonce}:auth:{ha2}"));
-        if !response.eq_ignore_ascii_case(&expected) {
-            return Err(false);
-        }
+        let nonce = a.nonce.as_str();
         let mut issued = self.issued.lock().unwrap();
         let Some((t, last_nc)) = issued.map.get_mut(nonce) else {
             // Not one of ours (or forgotten): the client may retry with a new one.
@@ -300,12 +283,6 @@ pub fn challenge_header(nonce: &str, stale: bool) -> String {
         r#"Digest realm="{REALM}", qop="auth", algorithm=MD5, nonce="{nonce}"{}"#,
         if stale { ", stale=true" } else { "" }
     )
-}
-
-fn md5_hex(s: &str) -> String {
-    let mut h = Md5::new();
-    h.update(s.as_bytes());
-    hex(&h.finalize())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -378,6 +355,7 @@ pub(crate) fn parse_auth_params(s: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::digest::md5_hex;
     use crate::sim::onvif::xml;
 
     fn token(user: &str, pw_digest: &str, nonce_b64: &str, created: &str) -> Element {

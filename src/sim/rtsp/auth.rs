@@ -3,9 +3,8 @@
 //! qop like most cameras, though a client answering with qop=auth is
 //! accepted) followed by a Basic one for clients that only know Basic.
 
-use crate::sim::onvif::auth::parse_auth_params;
+use crate::sim::digest::DigestAnswer;
 use base64::Engine as _;
-use md5::{Digest as _, Md5};
 use rand::Rng;
 
 pub const REALM: &str = "vgw-rtsp-sim";
@@ -51,48 +50,14 @@ pub fn verify(
     if !scheme.eq_ignore_ascii_case("Digest") {
         return false;
     }
-    let params = parse_auth_params(rest);
-    let get = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
-    let (Some(user), Some(realm), Some(their_nonce), Some(duri), Some(response)) = (
-        get("username"),
-        get("realm"),
-        get("nonce"),
-        get("uri"),
-        get("response"),
-    ) else {
+    let Some(a) = DigestAnswer::parse(rest) else {
         return false;
     };
-    if user != creds.username || realm != REALM || their_nonce != nonce || duri != uri {
-        return false;
-    }
-    if !get("algorithm").is_none_or(|a| a.eq_ignore_ascii_case("MD5")) {
-        return false;
-    }
-    let ha1 = md5_hex(&format!("{user}:{realm}:{}", creds.password));
-    let ha2 = md5_hex(&format!("{method}:{duri}"));
-    let expected = match get("qop") {
-        None => md5_hex(&format!("{ha1}:{nonce}:{ha2}")),
-        Some("auth") => {
-            let (Some(nc), Some(cnonce)) = (get("nc"), get("cnonce")) else {
-                return false;
-            };
-            md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
-        }
-        Some(_) => return false,
-    };
-    response.eq_ignore_ascii_case(&expected)
-}
-
-fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    a.user == creds.username
+        && a.realm == REALM
+        && a.nonce == nonce
+        && a.uri == uri
+        && a.proves(method, &creds.password)
 }
 
 #[cfg(test)]
