@@ -178,9 +178,14 @@ fn two_cameras_runs_gaps_usage_and_export() {
     let runs = store.recordings("cam1", "main", T0, T0 + 200_000).unwrap();
     let spans: Vec<(i64, i64)> = runs.iter().map(|r| (r.start_ms, r.end_ms)).collect();
     assert_eq!(spans, vec![(T0, T0 + 60_000), (T0 + 100_000, T0 + 120_000)]);
-    // Stream 0 of 2 is not staggered: 10 s segments; the run after the gap
-    // is flagged so.
-    assert_eq!(runs[0].segments.len(), 6);
+    // Stream 0 of 2 is not staggered: 10 s segments, rotated at the next
+    // keyframe fragment (every 6 s here), so 12 s each; the run after the
+    // gap is flagged so.
+    assert_eq!(runs[0].segments.len(), 5);
+    assert!(runs[0]
+        .segments
+        .iter()
+        .all(|s| s.end_ms - s.start_ms == 12_000));
     assert!(runs[1].segments[0].after_gap);
     assert!(runs
         .iter()
@@ -217,16 +222,20 @@ fn two_cameras_runs_gaps_usage_and_export() {
     let u2 = store.usage("cam2").unwrap();
     assert_eq!(store.total_usage().unwrap().bytes, u1.bytes + u2.bytes);
 
-    // Export from 13 s starts at the keyframe at 12 s and ends before 21 s,
-    // crossing a segment boundary (20 s) without a new init.
+    // Export from 13 s starts at the keyframe at 12 s and ends before 27 s,
+    // crossing a segment boundary (24 s) without a new init.
     let pieces = store
-        .fragments_for_export("cam1", "main", T0 + 13_000, T0 + 21_000)
+        .fragments_for_export("cam1", "main", T0 + 13_000, T0 + 27_000)
         .unwrap();
     let walls: Vec<i64> = pieces.iter().map(|p| p.wall_ms - T0).collect();
-    assert_eq!(walls, vec![12_000, 14_000, 16_000, 18_000, 20_000]);
+    assert_eq!(
+        walls,
+        vec![12_000, 14_000, 16_000, 18_000, 20_000, 22_000, 24_000, 26_000]
+    );
     assert!(pieces[0].keyframe && pieces[0].new_init);
     assert!(pieces[1..].iter().all(|p| !p.new_init));
-    assert_ne!(pieces[3].path, pieces[4].path);
+    assert_ne!(pieces[5].path, pieces[6].path);
+    assert!(pieces[6].keyframe, "a segment starts with a keyframe");
     for p in &pieces {
         assert_eq!(read_at(&p.path, p.offset, p.len), c1.sent[&p.wall_ms]);
         assert_eq!(read_at(&p.path, 0, p.init_len), init_segment(1));

@@ -72,8 +72,17 @@ pub fn segment_ticks(segment_secs: u32, first_of_session: bool, k: u32, n: u32) 
 /// current one already holds `target` ticks (rotation happens only at a
 /// fragment boundary), or when the stream's timeline went backwards (a new
 /// session the ingest did not announce as a gap).
-pub fn needs_rotation(seg_start: u64, seg_end: u64, target: u64, frag_start: u64) -> bool {
-    frag_start < seg_end || frag_start - seg_start >= target
+pub fn needs_rotation(
+    seg_start: u64,
+    seg_end: u64,
+    target: u64,
+    frag_start: u64,
+    keyframe: bool,
+) -> bool {
+    // A segment must start with a keyframe to play on its own: a long
+    // segment waits for the next keyframe fragment (cameras with GOPs
+    // longer than a fragment send fragments that start without one).
+    frag_start < seg_end || (keyframe && frag_start - seg_start >= target)
 }
 
 #[cfg(test)]
@@ -116,10 +125,26 @@ mod tests {
             0,
             58 * TICKS_PER_SEC,
             t,
-            58 * TICKS_PER_SEC
+            58 * TICKS_PER_SEC,
+            true
         ));
-        assert!(needs_rotation(0, 60 * TICKS_PER_SEC, t, 60 * TICKS_PER_SEC));
+        assert!(needs_rotation(
+            0,
+            60 * TICKS_PER_SEC,
+            t,
+            60 * TICKS_PER_SEC,
+            true
+        ));
+        // Past the target but without a keyframe: the segment goes on until
+        // one comes, so every segment starts with a keyframe.
+        assert!(!needs_rotation(
+            0,
+            61 * TICKS_PER_SEC,
+            t,
+            61 * TICKS_PER_SEC,
+            false
+        ));
         // Timeline restarted.
-        assert!(needs_rotation(1000, 5000, t, 10));
+        assert!(needs_rotation(1000, 5000, t, 10, true));
     }
 }

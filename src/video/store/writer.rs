@@ -236,7 +236,13 @@ impl Writer {
             return;
         };
         if let Some(seg) = st.current.and_then(|id| self.segs.get(&id)) {
-            if layout::needs_rotation(seg.start_90k, seg.end_90k, seg.target_90k, frag.start_90k) {
+            if layout::needs_rotation(
+                seg.start_90k,
+                seg.end_90k,
+                seg.target_90k,
+                frag.start_90k,
+                frag.keyframe,
+            ) {
                 close_current(st, &mut self.segs);
             }
         }
