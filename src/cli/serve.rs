@@ -81,6 +81,9 @@ fn start(
         .enable_all()
         .build()?;
     let result = rt.block_on(async move {
+        // The HTTP port first: the demo's simulators take ephemeral ports,
+        // and one of them must not grab the port asked for in the meantime.
+        let bound = crate::http::bind(listen, site.settings.tls.as_ref()).await?;
         let devices = if demo {
             Some(Arc::new(
                 crate::sim::demo::start(&mut site)
@@ -94,7 +97,6 @@ fn start(
         if demo {
             app.add_memory_user(DEMO_USER.0, DEMO_USER.1, Role::Operator);
         }
-        let bound = crate::http::bind(listen, app.site.settings.tls.as_ref()).await?;
         let url = bound.url();
         let app = Arc::new(app);
         let bacnet = match bacnet {
