@@ -55,7 +55,7 @@ fn gateway(url: &str, password: &'static str) -> (Arc<vgw::app::App>, onvif::Onv
             password: password.into(),
         })
     };
-    let drivers = onvif::spawn_with(&app, &creds, timing());
+    let drivers = onvif::spawn(&app, &creds, timing());
     (app, drivers)
 }
 

@@ -185,16 +185,24 @@ fn start(
         app.spawn_background();
         crate::drivers::ntp::spawn(&app, crate::drivers::ntp::POLL);
         crate::drivers::modbus::spawn(&app);
-        let onvif = match &devices {
-            Some(_) => crate::drivers::onvif::spawn_with(
-                &app,
-                &crate::sim::demo::credential,
-                Default::default(),
-            ),
-            None => crate::drivers::onvif::spawn(&app),
+        // Device logins: the secrets file (read once), or the demo's.
+        let secrets =
+            crate::config::secrets::Secrets::load(app.site.settings.secrets_file.as_deref())
+                .unwrap_or_else(|e| {
+                    tracing::warn!("{e}; devices are tried without credentials");
+                    Default::default()
+                });
+        let demo_devices = devices.is_some();
+        let credentials = |name: &str| {
+            if demo_devices {
+                crate::sim::demo::credential(name)
+            } else {
+                secrets.get(name)
+            }
         };
+        let onvif = crate::drivers::onvif::spawn(&app, &credentials, Default::default());
         let scenario = devices.as_ref().map(|d| d.run_scenario());
-        let recording = start_recording(&app, data_dir, devices.is_some());
+        let recording = start_recording(&app, data_dir, &credentials);
         let served = crate::http::serve(app, bound).await;
         // Unsubscribe from the devices' PullPoints, as far as they answer.
         onvif.shutdown(std::time::Duration::from_secs(3)).await;
@@ -221,21 +229,12 @@ fn start(
 fn start_recording(
     app: &Arc<App>,
     data_dir: &Path,
-    demo: bool,
+    credentials: &dyn Fn(&str) -> Option<crate::config::secrets::Credential>,
 ) -> Option<Arc<crate::video::service::Recording>> {
     if !app.site.settings.recording.enabled {
         return None;
     }
-    let secrets = crate::config::secrets::Secrets::load(app.site.settings.secrets_file.as_deref())
-        .unwrap_or_default();
-    let creds = |name: &str| {
-        if demo {
-            crate::sim::demo::credential(name)
-        } else {
-            secrets.get(name)
-        }
-    };
-    match crate::video::service::start(app, data_dir, &creds, Default::default()) {
+    match crate::video::service::start(app, data_dir, credentials, Default::default()) {
         Ok(r) => {
             let r = Arc::new(r);
             let _ = app.recording.set(r.clone());

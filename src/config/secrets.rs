@@ -62,3 +62,31 @@ impl Secrets {
         }
     }
 }
+
+/// A URL fit for the log: a `user:password@` written into it (site files
+/// refuse passwords in URLs, devices may still report them) stays out.
+pub fn url_for_log(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_the_log_lose_their_credentials() {
+        assert_eq!(
+            url_for_log("http://admin:secret@10.0.0.5/onvif/device_service"),
+            "http://10.0.0.5/onvif/device_service"
+        );
+        assert_eq!(url_for_log("http://10.0.0.5/x"), "http://10.0.0.5/x");
+    }
+}

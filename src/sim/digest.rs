@@ -3,7 +3,7 @@
 //! parse of the client's answer and one computation of what it must be.
 //! Each simulator keeps its own nonce policy.
 
-use md5::{Digest as _, Md5};
+pub use crate::drivers::onvif::auth::md5_hex;
 
 /// A client's `Authorization: Digest ...` answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,7 @@ impl DigestAnswer {
     /// The answer in `params` (after `Digest `); `None` when a required
     /// field is missing or the algorithm is not MD5.
     pub fn parse(params: &str) -> Option<DigestAnswer> {
-        let p = crate::sim::onvif::auth::parse_auth_params(params);
+        let p = crate::drivers::onvif::auth::auth_params(params);
         let get = |k: &str| {
             p.iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(k))
@@ -60,11 +60,4 @@ impl DigestAnswer {
         };
         self.response.eq_ignore_ascii_case(&expected)
     }
-}
-
-pub fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -315,7 +315,7 @@ pub async fn run(
         };
         stats.problem(Some(err.to_string()));
         if !warned {
-            tracing::warn!(url = %redact(&url), "recording interrupted: {err}");
+            tracing::warn!(url = %crate::config::secrets::url_for_log(&url), "recording interrupted: {err}");
             warned = true;
         }
         if started.elapsed() > BACKOFF_MAX {
@@ -331,18 +331,6 @@ pub async fn run(
             _ = stop.changed() => return,
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
-/// The URL without a password (the site file refuses them, ONVIF-reported
-/// URLs may still carry one).
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub const HEALTH_EVERY: Duration = Duration::from_secs(2);
+/// Retention achieved, oldest recording and disk usage (index sums).
+pub const USAGE_EVERY: Duration = Duration::from_secs(60);
 /// A camera whose last frame is older than this is not recording OK.
 pub const STALE_FRAME: Duration = Duration::from_secs(5);
 /// How long a camera without an `rtsp` URL waits for ONVIF to report one.
@@ -193,19 +195,26 @@ pub fn spawn_health(app: &Arc<App>, rec: &Arc<Recording>) -> tokio::task::JoinHa
     tokio::spawn(async move {
         let mut prev: HashMap<String, (u64, u64, Instant)> = HashMap::new();
         let mut tick = tokio::time::interval(HEALTH_EVERY);
+        let mut usage: (Vec<(String, Option<Usage>)>, Option<Usage>) = Default::default();
+        let mut usage_at: Option<Instant> = None;
         loop {
             tick.tick().await;
-            let r = rec.clone();
-            let usage = tokio::task::spawn_blocking(move || {
-                let per: Vec<_> = r
-                    .cameras
-                    .iter()
-                    .map(|c| (c.id.clone(), r.store.usage(&c.id).ok()))
-                    .collect();
-                (per, r.store.total_usage().ok())
-            })
-            .await
-            .unwrap_or_default();
+            // Retention and disk usage move slowly; summing the index for
+            // every camera is not work for every 2 s tick.
+            if usage_at.is_none_or(|t| t.elapsed() >= USAGE_EVERY) {
+                let r = rec.clone();
+                usage = tokio::task::spawn_blocking(move || {
+                    let per: Vec<_> = r
+                        .cameras
+                        .iter()
+                        .map(|c| (c.id.clone(), r.store.usage(&c.id).ok()))
+                        .collect();
+                    (per, r.store.total_usage().ok())
+                })
+                .await
+                .unwrap_or_default();
+                usage_at = Some(Instant::now());
+            }
             health_once(&app, &rec, &mut prev, &usage.0, usage.1.as_ref());
         }
     })

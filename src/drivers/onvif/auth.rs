@@ -57,7 +57,7 @@ pub fn parse_challenge(header: &str) -> Option<DigestChallenge> {
         algorithm_md5: true,
         ..Default::default()
     };
-    for (k, v) in split_params(rest) {
+    for (k, v) in auth_params(rest) {
         match k.to_ascii_lowercase().as_str() {
             "realm" => c.realm = v,
             "nonce" => c.nonce = v,
@@ -70,31 +70,60 @@ pub fn parse_challenge(header: &str) -> Option<DigestChallenge> {
     (!c.nonce.is_empty() && c.algorithm_md5).then_some(c)
 }
 
-/// `k=v, k="v, with comma"` pairs.
-fn split_params(s: &str) -> Vec<(String, String)> {
+/// `k=v, k2="v 2"` (RFC 7235 auth-params; quoted-string escapes honoured).
+pub fn auth_params(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut rest = s;
-    while !rest.is_empty() {
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_string();
-        rest = &rest[eq + 1..];
-        let value;
-        if let Some(r) = rest.strip_prefix('"') {
-            let end = r.find('"').unwrap_or(r.len());
-            value = r[..end].to_string();
-            rest = r.get(end + 1..).unwrap_or("");
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            value = rest[..end].trim().to_string();
-            rest = &rest[end..];
+    let mut chars = s.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
+            chars.next();
         }
-        rest = rest.trim_start().trim_start_matches(',').trim_start();
-        out.push((key, value));
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ',' {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if key.is_empty() {
+            break;
+        }
+        let mut val = String::new();
+        if chars.peek() == Some(&'=') {
+            chars.next();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                val.push(n);
+                            }
+                        }
+                        '"' => break,
+                        c => val.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    val.push(c);
+                    chars.next();
+                }
+            }
+        }
+        out.push((key.trim().to_string(), val.trim().to_string()));
+        if out.len() > 32 {
+            break;
+        }
     }
     out
 }
 
-fn md5_hex(s: &str) -> String {
+pub fn md5_hex(s: &str) -> String {
     let mut h = Md5::new();
     h.update(s.as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()

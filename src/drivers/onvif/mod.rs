@@ -139,20 +139,10 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
     }
 }
 
-/// Starts a task for every device with an `onvif` URL, with credentials
-/// from the secrets file (or environment).
-pub fn spawn(app: &Arc<App>) -> OnvifDrivers {
-    let secrets = crate::config::secrets::Secrets::load(app.site.settings.secrets_file.as_deref())
-        .unwrap_or_else(|e| {
-            tracing::warn!("ONVIF: {e}; devices are tried without credentials");
-            Default::default()
-        });
-    spawn_with(app, &|name| secrets.get(name), Timing::default())
-}
-
-/// `spawn` with another credential source (the demo's simulators) and
-/// timing.
-pub fn spawn_with(
+/// Starts a task for every device with an `onvif` URL; `credentials`
+/// gives the login named by each device's `credential` (the secrets file
+/// in service, the simulators' in the demo and tests).
+pub fn spawn(
     app: &Arc<App>,
     credentials: &dyn Fn(&str) -> Option<Credential>,
     timing: Timing,
@@ -208,7 +198,7 @@ async fn run_device(
         match result {
             Ok(()) => {}
             Err(e) if !warned => {
-                tracing::warn!(device = %dev.id, url = %without_userinfo(&dev.url), "ONVIF device unavailable: {e}");
+                tracing::warn!(device = %dev.id, url = %crate::config::secrets::url_for_log(&dev.url), "ONVIF device unavailable: {e}");
                 warned = true;
             }
             Err(e) => tracing::debug!(device = %dev.id, "ONVIF device still unavailable: {e}"),
@@ -413,19 +403,6 @@ fn apply(app: &App, pts: &DevicePoints, map: &points::TokenMap, n: &Notification
     }
 }
 
-/// A URL fit for the log: a `user:password@` written into it stays out.
-fn without_userinfo(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        Err(_) => "(not a URL)".into(),
-    }
-}
-
 /// ONVIF writes booleans as xs:boolean, relay states as active/inactive.
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -521,15 +498,6 @@ mod tests {
             assert_eq!(parse_bool(s), Some(v), "{s}");
         }
         assert_eq!(parse_bool("maybe"), None);
-    }
-
-    #[test]
-    fn urls_in_the_log_lose_their_credentials() {
-        assert_eq!(
-            without_userinfo("http://admin:secret@10.0.0.5/onvif/device_service"),
-            "http://10.0.0.5/onvif/device_service"
-        );
-        assert_eq!(without_userinfo("http://10.0.0.5/x"), "http://10.0.0.5/x");
     }
 
     #[test]

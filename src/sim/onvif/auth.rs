@@ -299,59 +299,6 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
-/// `k=v, k2="v 2"` (RFC 7235 auth-params; quoted-string escapes honoured).
-pub(crate) fn parse_auth_params(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c == ',' {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        if key.is_empty() {
-            break;
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'=') {
-            chars.next();
-            if chars.peek() == Some(&'"') {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some(n) = chars.next() {
-                                val.push(n);
-                            }
-                        }
-                        '"' => break,
-                        c => val.push(c),
-                    }
-                }
-            } else {
-                while let Some(&c) = chars.peek() {
-                    if c == ',' {
-                        break;
-                    }
-                    val.push(c);
-                    chars.next();
-                }
-            }
-        }
-        out.push((key.trim().to_string(), val.trim().to_string()));
-        if out.len() > 32 {
-            break;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,7 +468,8 @@ mod tests {
 
     #[test]
     fn auth_params_parse_quoted_and_bare_values() {
-        let p = parse_auth_params(r#"username="a\"b", nc=00000001, qop=auth"#);
+        let p =
+            crate::drivers::onvif::auth::auth_params(r#"username="a\"b", nc=00000001, qop=auth"#);
         assert_eq!(p[0], ("username".into(), "a\"b".into()));
         assert_eq!(p[1], ("nc".into(), "00000001".into()));
         assert_eq!(p[2], ("qop".into(), "auth".into()));
