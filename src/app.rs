@@ -34,12 +34,46 @@ pub struct App {
     pub onvif_facts: std::sync::Arc<crate::drivers::onvif::DeviceFacts>,
     /// The recording service, once started (needs a data dir).
     pub recording: std::sync::OnceLock<std::sync::Arc<crate::video::service::Recording>>,
+    /// The MQTT publisher's counters, once it runs.
+    pub mqtt: std::sync::OnceLock<std::sync::Arc<crate::mqtt::Stats>>,
     /// Point history (only with a data dir).
     pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
     /// really ends (even past the HTTP time limit).
     pub query_slots: std::sync::Arc<tokio::sync::Semaphore>,
     pub build_time: std::time::Duration,
+    /// Alarm transitions, acknowledgements and bookmarks, for consumers
+    /// that pass them on (MQTT events, the dashboard). A broadcast: a slow
+    /// consumer loses old events, the gateway never waits.
+    pub events: tokio::sync::broadcast::Sender<SiteEvent>,
+}
+
+/// Events a consumer may fall behind before it loses the oldest.
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// Something that happened on the site, as consumers see it (serialised as
+/// JSON with a `type` field; point and camera ids, times in ms since 1970).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SiteEvent {
+    Alarm {
+        point: String,
+        from: crate::points::alarms::EventState,
+        to: crate::points::alarms::EventState,
+        ts: i64,
+    },
+    Ack {
+        point: String,
+        who: String,
+        ts: i64,
+    },
+    Bookmark {
+        point: String,
+        cameras: Vec<String>,
+        start: i64,
+        end: i64,
+        locked_until: i64,
+    },
 }
 
 impl App {
@@ -74,9 +108,11 @@ impl App {
             bacnet: std::sync::OnceLock::new(),
             onvif_facts: Default::default(),
             recording: std::sync::OnceLock::new(),
+            mqtt: std::sync::OnceLock::new(),
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
+            events: tokio::sync::broadcast::channel(EVENT_CAPACITY).0,
         })
     }
 
@@ -137,11 +173,27 @@ impl App {
     fn log_transition(&self, t: &crate::points::alarms::Transition) {
         let id = self.site.points.get(t.point).map_or("?", |p| p.id.as_str());
         tracing::info!(point = %id, from = ?t.from, to = ?t.to, "alarm transition");
+        let _ = self.events.send(SiteEvent::Alarm {
+            point: id.to_string(),
+            from: t.from,
+            to: t.to,
+            ts: crate::video::store::now_ms(),
+        });
         if t.to != crate::points::alarms::EventState::Normal
             && t.to != crate::points::alarms::EventState::Fault
         {
             self.bookmark(t.point);
         }
+    }
+
+    /// An alarm was acknowledged (API, BACnet): consumers hear of it.
+    pub fn note_ack(&self, point: usize, who: &str) {
+        let id = self.site.points.get(point).map_or("?", |p| p.id.as_str());
+        let _ = self.events.send(SiteEvent::Ack {
+            point: id.to_string(),
+            who: who.to_string(),
+            ts: crate::video::store::now_ms(),
+        });
     }
 
     /// An alarm of a point linked to cameras (`[[point]] cameras`) marks
@@ -162,6 +214,13 @@ impl App {
         );
         let until = now + i64::from(r.lock_days) * 86_400_000;
         let reason = format!("{}{}", crate::http::video::BOOKMARK, p.id);
+        let _ = self.events.send(SiteEvent::Bookmark {
+            point: p.id.clone(),
+            cameras: p.cameras.clone(),
+            start,
+            end,
+            locked_until: until,
+        });
         // `on_alarm` cameras write from now until the post-alarm time.
         for c in &p.cameras {
             if let Some(st) = rec.stats(c) {

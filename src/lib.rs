@@ -16,6 +16,7 @@ pub mod graph;
 pub mod haystack;
 pub mod http;
 pub mod model;
+pub mod mqtt;
 pub mod points;
 pub mod sim;
 pub mod video;

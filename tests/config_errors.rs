@@ -609,3 +609,48 @@ fn a_normally_active_input_alarms_when_it_opens() {
         })
     );
 }
+
+#[test]
+fn mqtt_settings_are_checked_where_they_are_written() {
+    let mqtt = |body: &str| format!("{BASE}\n[mqtt]\n{body}\n");
+    assert_eq!(
+        errors(&mqtt(
+            "broker = \"mqtts://broker.example:8883\"\nca_file = \"ca.pem\"\nset_points = [\"nvr-1.alarm-out-*\"]\nset_priority = 8"
+        )),
+        Vec::new()
+    );
+    assert_one(
+        &mqtt("broker = \"tcp://broker:1883\""),
+        "mqtt.broker",
+        "broker =",
+        "expected mqtt://",
+    );
+    assert_one(
+        &mqtt("broker = \"mqtt://u:pw@broker\""),
+        "mqtt.broker",
+        "broker =",
+        "name a `credential`",
+    );
+    assert_one(
+        &mqtt("broker = \"mqtt://broker\"\nprefix = \"vgw/#\""),
+        "mqtt.prefix",
+        "prefix =",
+        "without `+`, `#`",
+    );
+    assert_one(
+        &mqtt("broker = \"mqtt://broker\"\nset_priority = 17"),
+        "mqtt.set_priority",
+        "set_priority =",
+        "1..=16",
+    );
+    assert_one(
+        &mqtt("broker = \"mqtt://broker\"\nca_file = \"ca.pem\""),
+        "mqtt.ca_file",
+        "ca_file =",
+        "mqtts://",
+    );
+    // A misspelt key gets the closest real one.
+    let e = errors(&mqtt("broker = \"mqtt://broker\"\nset_point = [\"x\"]"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].to_string().contains("set_points"), "{}", e[0]);
+}

@@ -85,6 +85,7 @@ pub async fn start(
         // acknowledgement of the same transition is no news).
         if ack_app.alarms.acknowledge(point, "bacnet").is_ok() {
             tracing::info!(point = %ack_app.site.points[point].id, "alarm acknowledged over BACnet");
+            ack_app.note_ack(point, "bacnet");
         }
     });
     let stack = Arc::new(

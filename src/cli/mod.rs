@@ -38,6 +38,9 @@ pub enum Command {
         /// BACnet/IP UDP address and port (overrides [bacnet] listen; default 0.0.0.0:47808), or `off`.
         #[arg(long)]
         bacnet: Option<String>,
+        /// MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (overrides [mqtt] broker), or `off`.
+        #[arg(long)]
+        mqtt: Option<String>,
     },
     /// Run the built-in demo site (a 15-floor tower, 3 recorders, 64 cameras) with anonymous read and a demo/demo operator login.
     Demo {
@@ -50,6 +53,9 @@ pub enum Command {
         /// BACnet/IP UDP address and port, or `off`.
         #[arg(long, default_value = "127.0.0.1:47808")]
         bacnet: String,
+        /// Publish to this MQTT broker (mqtt://HOST[:PORT]); the demo's relays may be switched over MQTT. Default: no MQTT.
+        #[arg(long)]
+        mqtt: Option<String>,
     },
     /// Check site files and report every error with file:line:key; exit 1 on any error.
     Check {
@@ -120,12 +126,14 @@ pub fn run(cli: Cli) -> ExitCode {
             data_dir,
             http,
             bacnet,
-        } => serve::run(&config, &data_dir, http, bacnet),
+            mqtt,
+        } => serve::run(&config, &data_dir, http, bacnet, mqtt),
         Command::Demo {
             data_dir,
             http,
             bacnet,
-        } => serve::demo(data_dir, &http, &bacnet),
+            mqtt,
+        } => serve::demo(data_dir, &http, &bacnet, mqtt.as_deref()),
         Command::Check { files } => return check(&files),
         Command::Export {
             config,

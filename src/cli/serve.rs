@@ -28,11 +28,13 @@ pub fn run(
     data_dir: &Path,
     http: Option<String>,
     bacnet: Option<String>,
+    mqtt: Option<String>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    let site =
+    let mut site =
         crate::model::load_site(config, Some(data_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    mqtt_arg(&mut site, mqtt.as_deref())?;
     let listen = http
         .or_else(|| site.settings.http_listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -47,7 +49,12 @@ pub fn run(
     start(site, &listen, bacnet, data_dir, false)
 }
 
-pub fn demo(data_dir: Option<PathBuf>, http: &str, bacnet: &str) -> anyhow::Result<()> {
+pub fn demo(
+    data_dir: Option<PathBuf>,
+    http: &str,
+    bacnet: &str,
+    mqtt: Option<&str>,
+) -> anyhow::Result<()> {
     let bacnet = bacnet_arg(bacnet)?;
     let data_dir = data_dir.unwrap_or_else(default_demo_dir);
     std::fs::create_dir_all(&data_dir)
@@ -57,7 +64,40 @@ pub fn demo(data_dir: Option<PathBuf>, http: &str, bacnet: &str) -> anyhow::Resu
     let mut site = crate::model::build::build_with_registry(&loaded, Some(&data_dir))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     site.settings.anonymous_read = true;
+    mqtt_arg(&mut site, mqtt)?;
+    if let Some(m) = &mut site.settings.mqtt {
+        // The demo's relays may be switched from MQTT (and Home Assistant).
+        m.set_points = vec!["*.alarm-out-*".into()];
+    }
     start(site, http, bacnet, &data_dir, true)
+}
+
+/// `--mqtt URL` publishes to that broker (over `[mqtt] broker`); `off`
+/// turns MQTT off.
+fn mqtt_arg(site: &mut crate::model::Site, arg: Option<&str>) -> anyhow::Result<()> {
+    match arg {
+        None => Ok(()),
+        Some("off") => {
+            site.settings.mqtt = None;
+            Ok(())
+        }
+        Some(url) => {
+            let ok = url::Url::parse(url).is_ok_and(|u| {
+                matches!(u.scheme(), "mqtt" | "mqtts")
+                    && u.host().is_some()
+                    && u.password().is_none()
+            });
+            if !ok {
+                anyhow::bail!("--mqtt `{url}`: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (login in the secrets file), or `off`");
+            }
+            let m = site
+                .settings
+                .mqtt
+                .get_or_insert_with(|| crate::model::MqttSettings::new(url, &site.id));
+            m.broker = url.to_string();
+            Ok(())
+        }
+    }
 }
 
 fn default_demo_dir() -> PathBuf {
@@ -175,6 +215,15 @@ fn start(
                 let _ = writeln!(banner, "  Discovery:     vgw discover --target {a}");
             }
         }
+        if let Some(m) = &s.settings.mqtt {
+            let _ = writeln!(
+                banner,
+                "  MQTT:          {} → {}/{}/# (docs/mqtt.md)",
+                crate::config::secrets::url_for_log(&m.broker),
+                m.prefix,
+                s.id
+            );
+        }
         let _ = writeln!(banner, "  Data dir:      {}", data_dir.display());
         let _ = writeln!(banner, "Stop with Ctrl-C.");
         {
@@ -203,7 +252,12 @@ fn start(
         let onvif = crate::drivers::onvif::spawn(&app, &credentials, Default::default());
         let scenario = devices.as_ref().map(|d| d.run_scenario());
         let recording = start_recording(&app, data_dir, &credentials);
+        let mqtt = start_mqtt(&app, &credentials);
         let served = crate::http::serve(app, bound).await;
+        // MQTT consumers see the gateway go offline first.
+        if let Some(m) = mqtt {
+            m.shutdown(std::time::Duration::from_secs(3)).await;
+        }
         // Unsubscribe from the devices' PullPoints, as far as they answer.
         onvif.shutdown(std::time::Duration::from_secs(3)).await;
         if let Some(s) = scenario {
@@ -222,6 +276,29 @@ fn start(
     // it must not hold up shutdown.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+/// Starts the MQTT publisher when a broker is configured; a bad setting
+/// (unreadable CA file) is logged and the gateway runs on without MQTT.
+fn start_mqtt(
+    app: &Arc<App>,
+    credentials: &dyn Fn(&str) -> Option<crate::config::secrets::Credential>,
+) -> Option<crate::mqtt::Mqtt> {
+    let s = app.site.settings.mqtt.as_ref()?;
+    let login = s.credential.as_deref().and_then(credentials);
+    if s.credential.is_some() && login.is_none() {
+        tracing::warn!(credential = ?s.credential, "[mqtt] credential not in the secrets file; connecting without a login");
+    }
+    match crate::mqtt::spawn(app, s, login) {
+        Ok(m) => {
+            let _ = app.mqtt.set(m.stats.clone());
+            Some(m)
+        }
+        Err(e) => {
+            tracing::error!("MQTT is off: {e:#}");
+            None
+        }
+    }
 }
 
 /// Starts recording every camera that records; a store that cannot open

@@ -55,6 +55,8 @@ pub fn keys_of_table(tables: &[&str]) -> &'static [&'static str] {
         ["sparql"] => fields_of::<SparqlSection>(),
         ["bacnet"] => fields_of::<BacnetSection>(),
         ["history"] => fields_of::<HistorySection>(),
+        ["recording"] => fields_of::<RecordingSection>(),
+        ["mqtt"] => fields_of::<MqttSection>(),
         ["bacnet", "alarm_recipient"] => fields_of::<AlarmRecipientCfg>(),
         ["building"] => fields_of::<BuildingCfg>(),
         ["floor"] => fields_of::<FloorCfg>(),

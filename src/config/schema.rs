@@ -20,6 +20,8 @@ pub struct SiteFile {
     #[serde(default)]
     pub recording: RecordingSection,
     #[serde(default)]
+    pub mqtt: MqttSection,
+    #[serde(default)]
     pub building: Vec<BuildingCfg>,
     #[serde(default)]
     pub floor: Vec<FloorCfg>,
@@ -350,6 +352,34 @@ pub struct RecordingSection {
     pub post_alarm_s: Option<u32>,
     /// Days an alarm bookmark's range is locked against retention (default 30).
     pub lock_days: Option<u32>,
+}
+
+/// Publishing to an MQTT broker (`docs/mqtt.md`). Off without `broker`.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct MqttSection {
+    /// `mqtt://host:1883` or `mqtts://host:8883` (no password in the URL).
+    pub broker: Option<String>,
+    /// First topic level (default `vgw`).
+    pub prefix: Option<String>,
+    /// Fixed client id, so the broker keeps the session (default `vgw-<site id>`).
+    pub client_id: Option<String>,
+    /// Name of the broker login in the secrets file.
+    pub credential: Option<String>,
+    /// PEM CA bundle for `mqtts://` (default: the system's).
+    pub ca_file: Option<String>,
+    /// Point ids (`*` matches any run of characters) whose `/set` topic is
+    /// obeyed (default none: MQTT only reads).
+    #[serde(default)]
+    pub set_points: Vec<String>,
+    /// Priority level a `/set` writes at (default 10).
+    pub set_priority: Option<u8>,
+    /// Home Assistant discovery (default true).
+    pub home_assistant: Option<bool>,
+    /// Home Assistant's discovery prefix (default `homeassistant`).
+    pub discovery_prefix: Option<String>,
+    /// Events kept while the broker is away; older ones are dropped and
+    /// counted (default 1000).
+    pub queue_limit: Option<usize>,
 }
 
 /// Point history defaults (`docs/config.md`).

@@ -207,6 +207,7 @@ fn check_site(cx: &mut Ctx<'_>, f: &SiteFile) {
     }
     check_bacnet(cx, &f.bacnet);
     check_recording(cx, f);
+    check_mqtt(cx, &f.mqtt);
     if f.history.retention_days == Some(0) {
         cx.err(
             &KeyPath::root().key("history").key("retention_days"),
@@ -824,6 +825,68 @@ fn check_onvif_urls(cx: &mut Ctx<'_>, f: &SiteFile) {
                 );
             }
         }
+    }
+}
+
+/// `[mqtt]`: a broker URL we can reach, a prefix that is a plain topic
+/// level, a priority level a `/set` may use.
+fn check_mqtt(cx: &mut Ctx<'_>, m: &MqttSection) {
+    let at = KeyPath::root().key("mqtt");
+    if let Some(b) = &m.broker {
+        match url::Url::parse(b) {
+            Ok(u) if !matches!(u.scheme(), "mqtt" | "mqtts") || u.host().is_none() => cx.err(
+                &at.key("broker"),
+                format!("`{b}`: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"),
+            ),
+            Ok(u) if u.password().is_some() || !u.username().is_empty() => cx.err(
+                &at.key("broker"),
+                "a login in the URL would reach the logs; name a `credential` instead",
+            ),
+            Ok(_) => {}
+            Err(e) => cx.err(&at.key("broker"), format!("`{b}` is not a URL: {e}")),
+        }
+    }
+    let level = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
+        if let Some(p) = v {
+            let bad = p.is_empty()
+                || p.starts_with('/')
+                || p.ends_with('/')
+                || p.contains(['+', '#', '\0']);
+            if bad {
+                cx.err(
+                    &at.key(key),
+                    format!("`{p}`: a topic prefix must be non-empty, without `+`, `#` or a leading/trailing `/`"),
+                );
+            }
+        }
+    };
+    level(cx, "prefix", &m.prefix);
+    level(cx, "discovery_prefix", &m.discovery_prefix);
+    if let Some(id) = &m.client_id {
+        if id.is_empty() || id.len() > 128 {
+            cx.err(&at.key("client_id"), "must be 1 to 128 characters");
+        }
+    }
+    if let Some(p) = m.set_priority {
+        if !(1..=16).contains(&p) {
+            cx.err(
+                &at.key("set_priority"),
+                format!("{p}: expected a priority level 1..=16"),
+            );
+        }
+    }
+    if m.queue_limit == Some(0) {
+        cx.err(&at.key("queue_limit"), "must be at least 1");
+    }
+    if m.ca_file.is_some()
+        && m.broker
+            .as_deref()
+            .is_some_and(|b| !b.starts_with("mqtts:"))
+    {
+        cx.err(
+            &at.key("ca_file"),
+            "a CA file only makes sense with an mqtts:// broker",
+        );
     }
 }
 

@@ -758,6 +758,7 @@ pub async fn alarm_ack(
         HttpError::json(status, e.to_string())
     })?;
     tracing::info!(point = %id, user = %who, "alarm acknowledged");
+    app.note_ack(point, &who);
     // The BMS sees it acknowledged too.
     if let Some(stack) = app.bacnet.get().and_then(std::sync::Weak::upgrade) {
         if let Err(e) = stack.acknowledge(point).await {

@@ -713,7 +713,29 @@ fn settings(loaded: &Loaded) -> Settings {
         secrets_file: f.gateway.secrets_file.as_ref().map(|s| base.join(s)),
         bacnet: bacnet_settings(&f.bacnet),
         recording: recording_settings(&f.recording),
+        mqtt: mqtt_settings(&f.mqtt, &f.site.id, base),
     }
+}
+
+/// `[mqtt]` after validation; `None` without a broker.
+fn mqtt_settings(
+    m: &crate::config::schema::MqttSection,
+    site_id: &str,
+    base: &Path,
+) -> Option<super::MqttSettings> {
+    let d = super::MqttSettings::new(m.broker.as_deref()?, site_id);
+    Some(super::MqttSettings {
+        prefix: m.prefix.clone().unwrap_or(d.prefix),
+        client_id: m.client_id.clone().unwrap_or(d.client_id),
+        credential: m.credential.clone(),
+        ca_file: m.ca_file.as_ref().map(|c| base.join(c)),
+        set_points: m.set_points.clone(),
+        set_priority: m.set_priority.unwrap_or(d.set_priority),
+        home_assistant: m.home_assistant.unwrap_or(d.home_assistant),
+        discovery_prefix: m.discovery_prefix.clone().unwrap_or(d.discovery_prefix),
+        queue_limit: m.queue_limit.unwrap_or(d.queue_limit),
+        broker: d.broker,
+    })
 }
 
 const GB: f64 = 1e9;

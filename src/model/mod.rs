@@ -45,6 +45,41 @@ pub struct Settings {
     pub secrets_file: Option<std::path::PathBuf>,
     pub bacnet: BacnetSettings,
     pub recording: RecordingSettings,
+    /// `None`: no broker configured, MQTT off.
+    pub mqtt: Option<MqttSettings>,
+}
+
+/// `[mqtt]`, validated, defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    pub broker: String,
+    pub prefix: String,
+    pub client_id: String,
+    pub credential: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub set_points: Vec<String>,
+    pub set_priority: u8,
+    pub home_assistant: bool,
+    pub discovery_prefix: String,
+    pub queue_limit: usize,
+}
+
+impl MqttSettings {
+    /// The defaults for `broker` and site `site_id`.
+    pub fn new(broker: &str, site_id: &str) -> Self {
+        MqttSettings {
+            broker: broker.to_string(),
+            prefix: "vgw".into(),
+            client_id: format!("vgw-{site_id}"),
+            credential: None,
+            ca_file: None,
+            set_points: Vec::new(),
+            set_priority: 10,
+            home_assistant: true,
+            discovery_prefix: "homeassistant".into(),
+            queue_limit: 1000,
+        }
+    }
 }
 
 /// How a camera is recorded.

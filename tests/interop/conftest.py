@@ -161,6 +161,25 @@ def demo_export_ttl(vgw_bin, tmp_path_factory) -> Path:
     return out
 
 
+def wait_healthy(proc: subprocess.Popen, base: str, logs, timeout: float = 60.0) -> None:
+    """Waits until GET {base}/health answers 200; fails the test (with
+    `logs()`) if the process exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"vgw exited with {proc.returncode} before /health was ready\n{logs()}",
+                        pytrace=False)
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"vgw: {base}/health not ready in {timeout:.0f} s\n{logs()}", pytrace=False)
+        time.sleep(0.2)
+
+
 def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, _stop, _tail, free_tcp_port
+from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, wait_healthy
 
 bacpypes3 = pytest.importorskip("bacpypes3")
 from bacpypes3.apdu import (  # noqa: E402
@@ -117,19 +117,7 @@ process_id = 8
     g = Gateway()
     g.url, g.proc, g.client_port = f"http://{http}", proc, client_port
     g.bacnet = Address(f"127.0.0.1:{bacnet_port}")
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"vgw run exited {proc.returncode}\n{_tail(err)}", pytrace=False)
-        try:
-            if requests.get(f"{g.url}/health", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            _stop(proc)
-            pytest.fail(f"vgw run not healthy in 60 s\n{_tail(err)}", pytrace=False)
-        time.sleep(0.2)
+    wait_healthy(proc, g.url, lambda: _tail(err))
     r = requests.post(f"{g.url}/api/login", auth=("op", "op-password"), timeout=TIMEOUT)
     r.raise_for_status()
     g.token = r.json()["token"]

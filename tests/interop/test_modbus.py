@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, _stop, _tail, free_tcp_port
+from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, wait_healthy
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -182,18 +182,7 @@ map = "apc"
         return f"--- stderr ---\n{_tail(err_path)}\n--- stdout ---\n{_tail(out_path)}"
 
     try:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vgw run exited with {proc.returncode}\n{logs()}", pytrace=False)
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vgw run: /health not ready in {WAIT_S} s\n{logs()}", pytrace=False)
-            time.sleep(0.2)
+        wait_healthy(proc, base, logs, WAIT_S)
 
         class Gateway:
             def point(self, key: str) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, _stop, _tail, free_tcp_port
+from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, wait_healthy
 
 USER, PASSWORD = "op", "op-password"
 TIMEOUT = 10.0
@@ -77,17 +77,7 @@ def start_gateway(vgw_bin: Path, rig: Rig) -> None:
              "--http", rig.http, "--bacnet", "off"],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while True:
-        if rig.proc.poll() is not None:
-            pytest.fail(f"vgw run exited {rig.proc.returncode}\n{_tail(log)}", pytrace=False)
-        try:
-            if requests.get(f"{rig.url}/health", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, _tail(log)
-        time.sleep(0.2)
+    wait_healthy(rig.proc, rig.url, lambda: _tail(log))
     r = requests.post(f"{rig.url}/api/login", auth=(USER, PASSWORD), timeout=TIMEOUT)
     r.raise_for_status()
     rig.token = r.json()["token"]
