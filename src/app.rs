@@ -42,6 +42,10 @@ pub struct App {
     /// really ends (even past the HTTP time limit).
     pub query_slots: std::sync::Arc<tokio::sync::Semaphore>,
     pub build_time: std::time::Duration,
+    /// When the gateway started (for uptime).
+    pub started: Instant,
+    /// HTTP requests by API family and status (for `/metrics`).
+    pub http_stats: crate::http::metrics::HttpStats,
     /// Alarm transitions, acknowledgements and bookmarks, for consumers
     /// that pass them on (MQTT events, the dashboard). A broadcast: a slow
     /// consumer loses old events, the gateway never waits.
@@ -112,6 +116,8 @@ impl App {
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
+            started,
+            http_stats: Default::default(),
             events: tokio::sync::broadcast::channel(EVENT_CAPACITY).0,
         })
     }

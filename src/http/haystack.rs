@@ -177,7 +177,11 @@ pub async fn op(
     };
     match result {
         Ok(g) => grid_response(&g, format),
-        Err(e) => grid_response(&wire::error_grid(&e.to_string(), None), format),
+        Err(e) => {
+            let mut r = grid_response(&wire::error_grid(&e.to_string(), None), format);
+            r.extensions_mut().insert(super::metrics::HaystackErrorGrid);
+            r
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod api;
 pub mod haystack;
+pub mod metrics;
 pub mod sparql;
 pub mod video;
 
@@ -23,6 +24,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
+        .route("/metrics", get(metrics::metrics))
         .route("/sparql", get(sparql::query_get).post(sparql::query_post))
         .route("/sparql/update", post(sparql::update_post))
         .route("/sparql/graph", get(sparql::graph_get))
@@ -49,6 +51,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::track,
+        ))
         .with_state(app)
 }
 

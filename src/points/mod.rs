@@ -169,6 +169,11 @@ impl PointEngine {
         }
     }
 
+    /// Changes published since start.
+    pub fn changes_total(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
     /// Changes lost by lagging consumers, since start.
     pub fn dropped_changes(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

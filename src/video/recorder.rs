@@ -36,6 +36,8 @@ pub struct Stats {
     /// Frames the store could not take (backpressure) or before the first keyframe.
     pub dropped: AtomicU64,
     pub fragments: AtomicU64,
+    /// Bytes of this camera in the store (index sum, refreshed every minute).
+    pub stored_bytes: AtomicU64,
     /// `on_alarm` cameras: the alarm window (wall ms), set by alarm bookmarks.
     pub armed_from_ms: AtomicI64,
     pub armed_until_ms: AtomicI64,

@@ -214,6 +214,12 @@ pub fn spawn_health(app: &Arc<App>, rec: &Arc<Recording>) -> tokio::task::JoinHa
                 .await
                 .unwrap_or_default();
                 usage_at = Some(Instant::now());
+                for (id, u) in &usage.0 {
+                    if let (Some(st), Some(u)) = (rec.stats(id), u) {
+                        st.stored_bytes
+                            .store(u.bytes, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
             }
             health_once(&app, &rec, &mut prev, &usage.0, usage.1.as_ref());
         }
@@ -326,7 +332,7 @@ fn health_once(
 
 /// Bytes recordings may occupy: the configured budget, else the disk's
 /// size less the free-space floor.
-fn recording_capacity(app: &App, rec: &Recording) -> Option<u64> {
+pub fn recording_capacity(app: &App, rec: &Recording) -> Option<u64> {
     let r = &app.site.settings.recording;
     if let Some(b) = r.disk_budget_bytes {
         return Some(b);

@@ -76,6 +76,17 @@ pub struct Stack {
     points: PointObjects,
 }
 
+/// What the BACnet server has done since start, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub confirmed_requests: u64,
+    pub unconfirmed_requests: u64,
+    /// Requests turned away because every handler slot was busy.
+    pub overloaded: u64,
+    pub cov_subscriptions: u64,
+    pub cov_notifications: u64,
+}
+
 fn oid(kind: Kind, instance: u32) -> Result<ObjectIdentifier, Error> {
     let t = match kind {
         Kind::AnalogInput => ObjectType::ANALOG_INPUT,
@@ -594,6 +605,18 @@ impl Stack {
             o.acknowledge_alarm_correlated_detailed_internal(state, &stamp)
                 .is_ok(),
         )
+    }
+
+    pub fn counters(&self) -> Counters {
+        let r = self.server.request_admission_counters();
+        let c = self.server.cov_counters();
+        Counters {
+            confirmed_requests: r.confirmed_admitted_total,
+            unconfirmed_requests: r.unconfirmed_admitted_total,
+            overloaded: r.confirmed_overloaded_total + r.unconfirmed_overloaded_total,
+            cov_subscriptions: c.subscriptions_active,
+            cov_notifications: c.notifications_sent,
+        }
     }
 
     pub async fn stop(mut self) {
