@@ -6,7 +6,7 @@ pub mod scram;
 use crate::model::kinds::Role;
 use scram::ScramCredential;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Tokens kept at most; the oldest go first when full.
@@ -47,7 +47,8 @@ struct Token {
 }
 
 pub struct Auth {
-    users: HashMap<String, User>,
+    /// Replaced as a whole when the site file is reloaded.
+    users: RwLock<HashMap<String, User>>,
     tokens: Mutex<HashMap<String, Token>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     token_ttl: Duration,
@@ -56,7 +57,7 @@ pub struct Auth {
 impl Auth {
     pub fn new(users: Vec<User>, token_ttl: Duration) -> Self {
         Auth {
-            users: users.into_iter().map(|u| (u.name.clone(), u)).collect(),
+            users: RwLock::new(users.into_iter().map(|u| (u.name.clone(), u)).collect()),
             tokens: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             token_ttl,
@@ -65,26 +66,57 @@ impl Auth {
 
     /// Users from the config (already validated).
     pub fn from_settings(s: &crate::model::Settings) -> Self {
-        let users = s
-            .users
-            .iter()
-            .filter_map(|u| {
-                Some(User {
-                    name: u.name.clone(),
-                    role: Role::parse(&u.role)?,
-                    credential: ScramCredential::from_config(u)?,
-                })
-            })
+        Auth::new(users_of(s), Duration::from_secs(s.token_ttl_s))
+    }
+
+    pub fn add_user(&self, user: User) {
+        write(&self.users).insert(user.name.clone(), user);
+    }
+
+    pub fn user(&self, name: &str) -> Option<User> {
+        read(&self.users).get(name).cloned()
+    }
+
+    /// The users of a reloaded site file, plus `keep` (users that exist
+    /// only in memory, such as the demo's). A user removed, or whose role
+    /// or password changed, loses every token at once. Returns the names
+    /// added, changed and removed.
+    pub fn replace_users(&self, users: Vec<User>, keep: &[&str]) -> UserChanges {
+        let mut current = write(&self.users);
+        let mut next: HashMap<String, User> =
+            users.into_iter().map(|u| (u.name.clone(), u)).collect();
+        for k in keep {
+            if let Some(u) = current.get(*k) {
+                next.insert(u.name.clone(), u.clone());
+            }
+        }
+        let mut changes = UserChanges::default();
+        for (name, old) in current.iter() {
+            match next.get(name) {
+                None => changes.removed.push(name.clone()),
+                Some(new) if new.role != old.role || new.credential != old.credential => {
+                    changes.changed.push(name.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        changes.added = next
+            .keys()
+            .filter(|n| !current.contains_key(*n))
+            .cloned()
             .collect();
-        Auth::new(users, Duration::from_secs(s.token_ttl_s))
-    }
-
-    pub fn add_user(&mut self, user: User) {
-        self.users.insert(user.name.clone(), user);
-    }
-
-    pub fn user(&self, name: &str) -> Option<&User> {
-        self.users.get(name)
+        *current = next;
+        drop(current);
+        let gone: Vec<&String> = changes.removed.iter().chain(&changes.changed).collect();
+        lock(&self.tokens).retain(|_, t| !gone.contains(&&t.principal.user));
+        for list in [
+            &mut changes.added,
+            &mut changes.changed,
+            &mut changes.removed,
+        ] {
+            list.sort();
+        }
+        changes
     }
 
     pub fn token_ttl(&self) -> Duration {
@@ -94,7 +126,8 @@ impl Auth {
     /// Checks a password, with a lockout after repeated failures.
     pub fn check_password(&self, name: &str, password: &str) -> Result<Principal, LoginError> {
         self.throttle_check(name)?;
-        match self.users.get(name) {
+        let user = self.user(name);
+        match user {
             Some(u) if u.credential.verify(password) => {
                 lock(&self.failures).remove(name);
                 Ok(Principal {
@@ -181,8 +214,44 @@ impl Auth {
     }
 }
 
+/// The `[[user]]`s of a site file (validated by config, so none is lost).
+pub fn users_of(s: &crate::model::Settings) -> Vec<User> {
+    s.users
+        .iter()
+        .filter_map(|u| {
+            Some(User {
+                name: u.name.clone(),
+                role: Role::parse(&u.role)?,
+                credential: ScramCredential::from_config(u)?,
+            })
+        })
+        .collect()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a reload did to the users (names only).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -233,5 +302,43 @@ mod tests {
             role: Role::Viewer,
         });
         assert_eq!(a.check_token(&t), None);
+    }
+
+    #[test]
+    fn a_reload_revokes_the_tokens_of_removed_and_changed_users_only() {
+        let a = auth();
+        let user = |name: &str, role, pw: &str| User {
+            name: name.into(),
+            role,
+            credential: ScramCredential::from_password(pw, 4096),
+        };
+        a.add_user(user("viewer", Role::Viewer, "v"));
+        a.add_user(user("demo", Role::Operator, "d"));
+        let op = a.issue_token(a.check_password("op", "secret").unwrap());
+        let viewer = a.issue_token(a.check_password("viewer", "v").unwrap());
+        let demo = a.issue_token(a.check_password("demo", "d").unwrap());
+        let kept_op = a.user("op").unwrap();
+        let changes = a.replace_users(
+            vec![
+                kept_op,
+                user("viewer", Role::Operator, "v"),
+                user("new", Role::Viewer, "n"),
+            ],
+            &["demo"],
+        );
+        assert_eq!(changes.added, vec!["new".to_string()]);
+        assert_eq!(changes.changed, vec!["viewer".to_string()]);
+        assert!(changes.removed.is_empty());
+        assert!(
+            a.check_token(&op).is_some(),
+            "unchanged user keeps the token"
+        );
+        assert!(a.check_token(&demo).is_some(), "kept in-memory user stays");
+        assert_eq!(a.check_token(&viewer), None, "role changed: log in again");
+        assert!(a.check_password("new", "n").is_ok());
+        let changes = a.replace_users(vec![], &[]);
+        assert_eq!(changes.removed, vec!["demo", "new", "op", "viewer"]);
+        assert_eq!(a.check_token(&op), None);
+        assert_eq!(a.check_password("op", "secret"), Err(LoginError::Invalid));
     }
 }

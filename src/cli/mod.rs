@@ -5,6 +5,7 @@ mod bench_bacnet;
 mod clip;
 mod discover;
 mod gen_site;
+mod reload;
 pub mod serve;
 mod user;
 
@@ -18,6 +19,9 @@ pub struct Cli {
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, global = true, default_value = "info", env = "VGW_LOG")]
     pub log: String,
+    /// Log line format on standard error: `text` (for people) or `json` (one object per line, for journald/Loki/Elastic).
+    #[arg(long, global = true, default_value = "text", env = "VGW_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,7 +123,7 @@ pub enum SimCommand {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(&cli.log);
+    init_logging(&cli.log, cli.log_format == "json");
     let result = match cli.command {
         Command::Run {
             config,
@@ -175,7 +179,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, json: bool) {
     // The BACnet stack warns at every start that the vendor id is 0; vgw
     // has no ASHRAE vendor id (docs/bacnet.md), so that line is noise
     // unless the user asks for the stack's logs by name.
@@ -187,10 +191,16 @@ fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        // Colours only for a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn check(files: &[PathBuf]) -> ExitCode {
@@ -250,4 +260,43 @@ fn credential_warnings(site: &crate::model::Site) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example systemd unit runs commands this CLI accepts, and sets
+    /// only values the global flags take (a renamed flag would otherwise
+    /// break every installed unit silently).
+    #[test]
+    fn the_systemd_unit_runs_commands_the_cli_accepts() {
+        let unit = include_str!("../../config/systemd/vgw.service");
+        let mut commands = 0;
+        for line in unit.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            match key {
+                "ExecStart" | "ExecStartPre" => {
+                    let args: Vec<&str> = value.split_whitespace().collect();
+                    assert!(args[0].ends_with("/vgw"), "{line}");
+                    Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{line}: {e}"));
+                    commands += 1;
+                }
+                "Environment" => {
+                    let (var, v) = value.split_once('=').expect("VAR=value");
+                    let flag = match var {
+                        "VGW_LOG" => "--log",
+                        "VGW_LOG_FORMAT" => "--log-format",
+                        other => panic!("the unit sets {other}, which vgw does not read"),
+                    };
+                    Cli::try_parse_from(["vgw", flag, v, "check", "x.toml"])
+                        .unwrap_or_else(|e| panic!("{line}: {e}"));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(commands, 2);
+    }
 }

@@ -35,6 +35,7 @@ pub fn run(
     let mut site =
         crate::model::load_site(config, Some(data_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
     mqtt_arg(&mut site, mqtt.as_deref())?;
+    let mqtt_overridden = mqtt.is_some();
     let listen = http
         .or_else(|| site.settings.http_listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -46,7 +47,19 @@ pub fn run(
             .enabled
             .then_some(site.settings.bacnet.listen),
     };
-    start(site, &listen, bacnet, data_dir, false)
+    // A reload re-reads the file; with --mqtt the command line owns MQTT
+    // and a reload leaves it alone.
+    let reload = Reload {
+        config: config.to_path_buf(),
+        mqtt_from_file: !mqtt_overridden,
+    };
+    start(site, &listen, bacnet, data_dir, Some(reload))
+}
+
+/// How `vgw run` reloads its site file on SIGHUP.
+struct Reload {
+    config: PathBuf,
+    mqtt_from_file: bool,
 }
 
 pub fn demo(
@@ -69,7 +82,7 @@ pub fn demo(
         // The demo's relays may be switched from MQTT (and Home Assistant).
         m.set_points = vec!["*.alarm-out-*".into()];
     }
-    start(site, http, bacnet, &data_dir, true)
+    start(site, http, bacnet, &data_dir, None)
 }
 
 /// `--mqtt URL` publishes to that broker (over `[mqtt] broker`); `off`
@@ -115,8 +128,9 @@ fn start(
     listen: &str,
     bacnet: Option<std::net::SocketAddrV4>,
     data_dir: &Path,
-    demo: bool,
+    reload: Option<Reload>,
 ) -> anyhow::Result<()> {
+    let demo = reload.is_none();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -253,7 +267,26 @@ fn start(
         let scenario = devices.as_ref().map(|d| d.run_scenario());
         let recording = start_recording(&app, data_dir, &credentials);
         let mqtt = start_mqtt(&app, &credentials);
+        let (reloader, mqtt) = match reload {
+            Some(r) => {
+                let reloader = super::reload::Reloader::new(
+                    app.clone(),
+                    r.config,
+                    data_dir.to_path_buf(),
+                    mqtt,
+                    r.mqtt_from_file,
+                );
+                (Some(Arc::new(reloader)), None)
+            }
+            None => (None, mqtt),
+        };
+        let hangups = spawn_reload_on_sighup(reloader.clone());
         let served = crate::http::serve(app, bound).await;
+        hangups.abort();
+        let mqtt = match &reloader {
+            Some(r) => r.mqtt.lock().await.take(),
+            None => mqtt,
+        };
         // MQTT consumers see the gateway go offline first.
         if let Some(m) = mqtt {
             m.shutdown(std::time::Duration::from_secs(3)).await;
@@ -276,6 +309,40 @@ fn start(
     // it must not hold up shutdown.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+/// Reloads the site file on every SIGHUP (`vgw run`); the demo's site is
+/// built in, so there it only says so. Without a handler SIGHUP would end
+/// the process.
+fn spawn_reload_on_sighup(
+    reloader: Option<Arc<super::reload::Reloader>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let Some(r) = &reloader else {
+                    tracing::info!("SIGHUP: the demo's site is built in; nothing to reload");
+                    continue;
+                };
+                match r.reload().await {
+                    Ok(o) => tracing::info!(
+                        applied = ?o.applied,
+                        restart_needed = ?o.restart_needed,
+                        "site file reloaded{}",
+                        if o.restart_needed.is_empty() { "" } else { "; some changes wait for a restart" }
+                    ),
+                    Err(e) => tracing::error!("site file not reloaded, running on as before:\n{e}"),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = reloader;
+    })
 }
 
 /// Starts the MQTT publisher when a broker is configured; a bad setting
@@ -364,7 +431,10 @@ pub fn export(
 /// The site as the running gateway numbers it. Reading the registry without
 /// saving keeps the gateway's numbers authoritative: export never allocates
 /// numbers into its data dir.
-fn site_for_export(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<crate::model::Site> {
+pub(crate) fn site_for_export(
+    config: &Path,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<crate::model::Site> {
     let loaded = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut registry = match data_dir {
         Some(d) => crate::model::instances::InstanceRegistry::open(d)

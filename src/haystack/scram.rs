@@ -246,7 +246,7 @@ mod tests {
     /// A client doing what phable does, step by step.
     #[test]
     fn a_full_handshake_issues_a_token_and_proves_the_server() {
-        let mut auth = Auth::new(Vec::new(), Duration::from_secs(60));
+        let auth = Auth::new(Vec::new(), Duration::from_secs(60));
         auth.add_user(User {
             name: "op".into(),
             role: Role::Operator,

@@ -36,7 +36,8 @@ struct Camera {
 pub struct Recording {
     pub store: Arc<Store>,
     pub audit: super::audit::AuditLog,
-    retention: super::store::RetentionConfig,
+    /// The limits in force (replaced by a reload).
+    retention: std::sync::Mutex<super::store::RetentionConfig>,
     cameras: Vec<Camera>,
     stop: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -53,6 +54,20 @@ impl Recording {
 
     pub fn cameras(&self) -> impl Iterator<Item = &str> {
         self.cameras.iter().map(|c| c.id.as_str())
+    }
+
+    pub fn retention(&self) -> std::sync::MutexGuard<'_, super::store::RetentionConfig> {
+        self.retention.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// New retention limits from a reloaded site file: the store enforces
+    /// them from now on; recording goes on untouched. Blocking (the
+    /// store's queue): call off the async workers.
+    pub fn set_retention(&self, r: super::store::RetentionConfig) -> anyhow::Result<()> {
+        *self.retention() = r.clone();
+        self.store
+            .set_retention(r)
+            .map_err(|e| anyhow::anyhow!("recording store: {e}"))
     }
 
     /// Stops every recorder and flushes the store (bounded by `limit`).
@@ -160,7 +175,7 @@ pub fn start(
     Ok(Recording {
         store,
         audit,
-        retention,
+        retention: std::sync::Mutex::new(retention),
         cameras,
         stop,
         tasks: std::sync::Mutex::new(tasks),
@@ -337,7 +352,8 @@ pub fn recording_capacity(app: &App, rec: &Recording) -> Option<u64> {
     if let Some(b) = r.disk_budget_bytes {
         return Some(b);
     }
-    let (_, total) = super::store::retention::free_space(rec.store.root(), &rec.retention, 0)?;
+    let retention = rec.retention().clone();
+    let (_, total) = super::store::retention::free_space(rec.store.root(), &retention, 0)?;
     Some((total as f64 * (1.0 - r.min_free_percent / 100.0)) as u64)
 }
 

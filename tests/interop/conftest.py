@@ -161,6 +161,22 @@ def demo_export_ttl(vgw_bin, tmp_path_factory) -> Path:
     return out
 
 
+def one_room_site(site_id: str, name: str, body: str, sections: str = "",
+                  room: str = "lobby", room_name: str | None = None) -> str:
+    """A site file with one building, floor and room (`room`), then
+    `sections` (e.g. [recording]) before and `body` (equipment) after the
+    locations."""
+    room_line = f'name = "{room_name}"\n' if room_name else ""
+    return (f'[site]\nid = "{site_id}"\nname = "{name}"\n{sections}'
+            f'[[building]]\nid = "b"\n[[floor]]\nid = "f"\nbuilding = "b"\nlevel = 1\n'
+            f'[[space]]\nid = "{room}"\n{room_line}floor = "f"\nkind = "room"\n{body}')
+
+
+def lobby_camera(rtsp: str) -> str:
+    """`cam-1`, "Lobby camera", recording `rtsp`."""
+    return f'[[ip_camera]]\nid = "cam-1"\nname = "Lobby camera"\nspace = "lobby"\nrtsp = "{rtsp}"\n'
+
+
 def wait_healthy(proc: subprocess.Popen, base: str, logs, timeout: float = 60.0) -> None:
     """Waits until GET {base}/health answers 200; fails the test (with
     `logs()`) if the process exits first or `timeout` seconds pass."""

@@ -24,7 +24,7 @@ import paho.mqtt.client as paho
 import pytest
 import requests
 
-from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, wait_healthy
+from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, one_room_site, wait_healthy
 
 SITE = "mq"
 USER, PASSWORD = "op", "op-password"
@@ -181,35 +181,21 @@ class Gateway:
         self.site = work / "site.toml"
         (work / "secrets.toml").write_text(
             f'[credentials.broker]\nusername = "{BROKER_USER}"\npassword = "{BROKER_PASSWORD}"\n')
-        self.site.write_text(f"""[site]
-id = "{SITE}"
-name = "MQTT test"
-[gateway]
-secrets_file = "secrets.toml"
-[mqtt]
-broker = "mqtts://localhost:{broker.tls_port}"
-ca_file = "ca.pem"
-credential = "broker"
-set_points = ["nvr-1.alarm-out-1"]
-[[building]]
-id = "b"
-[[floor]]
-id = "f"
-building = "b"
-level = 1
-[[space]]
-id = "srv"
-name = "Server room"
-floor = "f"
-kind = "room"
-[[nvr]]
+        self.site.write_text(one_room_site(SITE, "MQTT test", f"""[[nvr]]
 id = "nvr-1"
 name = "NVR 1"
 space = "srv"
 channels = 4
 alarm_inputs = 2
 alarm_outputs = 2
-""")
+""", sections=f"""[gateway]
+secrets_file = "secrets.toml"
+[mqtt]
+broker = "mqtts://localhost:{broker.tls_port}"
+ca_file = "ca.pem"
+credential = "broker"
+set_points = ["nvr-1.alarm-out-1"]
+""", room="srv", room_name="Server room"))
         subprocess.run([str(vgw_bin), "user", "add", "-c", str(self.site), USER, "--role", "operator",
                         "--password-stdin"], input=f"{PASSWORD}\n".encode(), check=True,
                        capture_output=True, timeout=60)

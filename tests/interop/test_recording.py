@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, wait_healthy
+from conftest import REPO_ROOT, _stop, _tail, free_tcp_port, lobby_camera, one_room_site, wait_healthy
 
 USER, PASSWORD = "op", "op-password"
 TIMEOUT = 10.0
@@ -103,25 +103,8 @@ def rig(vgw_bin, tmp_path_factory):
     r = Rig()
     r.work, r.data = work, work / "data"
     r.site = work / "site.toml"
-    r.site.write_text(f"""[site]
-id = "rec"
-name = "Recording test"
-[[building]]
-id = "b"
-[[floor]]
-id = "f"
-building = "b"
-level = 1
-[[space]]
-id = "lobby"
-floor = "f"
-kind = "room"
-[[ip_camera]]
-id = "cam-1"
-name = "Lobby camera"
-space = "lobby"
-rtsp = "rtsp://127.0.0.1:{cam_port}/cam/1"
-""")
+    r.site.write_text(one_room_site("rec", "Recording test",
+                                    lobby_camera(f"rtsp://127.0.0.1:{cam_port}/cam/1")))
     subprocess.run([str(vgw_bin), "user", "add", "-c", str(r.site), USER, "--role", "operator",
                     "--password-stdin"], input=f"{PASSWORD}\n".encode(), check=True,
                    capture_output=True, timeout=60)

@@ -256,6 +256,14 @@ impl Store {
         rx.recv().map_err(|_| StoreError::Closed)
     }
 
+    /// Replaces the retention limits (a reloaded site file); the writer
+    /// enforces them at once. Blocks while the writer's queue is full.
+    pub fn set_retention(&self, r: RetentionConfig) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::SetRetention(r))
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// A write or fsync is failing (disk full, I/O error) right now.
     pub fn write_error(&self) -> bool {
         self.shared.write_error.load(Ordering::Relaxed)

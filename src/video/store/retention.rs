@@ -19,7 +19,7 @@ pub struct CameraRetention {
     pub max_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RetentionConfig {
     /// For cameras without an entry in `cameras`.
     pub default: CameraRetention,

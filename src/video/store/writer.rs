@@ -55,6 +55,8 @@ pub enum Msg {
     Sync(SyncSender<()>),
     /// Enforce retention now and reply with what happened.
     Retention(SyncSender<retention::Outcome>),
+    /// New limits (a reloaded site file); enforced at once.
+    SetRetention(retention::RetentionConfig),
     Shutdown,
 }
 
@@ -177,6 +179,11 @@ impl Writer {
                 Ok(Msg::Retention(reply)) => {
                     self.sync();
                     let _ = reply.send(self.retention());
+                }
+                Ok(Msg::SetRetention(r)) => {
+                    self.cfg.retention = r;
+                    self.sync();
+                    self.retention();
                 }
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => stop = true,
                 Err(RecvTimeoutError::Timeout) => {}
