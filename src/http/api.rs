@@ -732,7 +732,11 @@ pub async fn bacnet_points_csv(
 }
 
 /// One alarm as the API shows it.
-fn alarm_json(app: &AppState, point: usize, a: &crate::points::alarms::AlarmState) -> Value {
+pub(crate) fn alarm_json(
+    app: &AppState,
+    point: usize,
+    a: &crate::points::alarms::AlarmState,
+) -> Value {
     let p = &app.site.points[point];
     let since = a
         .since

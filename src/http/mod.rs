@@ -2,8 +2,11 @@
 
 pub mod access;
 pub mod api;
+pub mod dashboard;
 pub mod haystack;
+pub mod live;
 pub mod sparql;
+pub mod ui;
 pub mod video;
 
 use crate::app::App;
@@ -21,7 +24,15 @@ const MAX_BODY: usize = 1 << 20;
 
 pub fn router(app: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(ui::root))
+        .route("/api", get(index))
+        .route("/ui", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::file))
+        .route("/api/live", get(live::live))
+        .route("/api/session", get(dashboard::session))
+        .route("/api/topology", get(dashboard::topology))
+        .route("/api/storage", get(dashboard::storage))
         .route("/health", get(health))
         .route("/sparql", get(sparql::query_get).post(sparql::query_post))
         .route("/sparql/update", post(sparql::update_post))
