@@ -22,7 +22,8 @@ fn not_found(id: &str) -> HttpError {
     HttpError::json(StatusCode::NOT_FOUND, format!("no equipment `{id}`"))
 }
 
-fn require(app: &AppState, caller: &Caller) -> Result<(), HttpError> {
+/// Viewer access (or anonymous read), refused as JSON.
+pub(crate) fn require(app: &AppState, caller: &Caller) -> Result<(), HttpError> {
     caller
         .require(app, Role::Viewer)
         .map_err(HttpError::as_json)

@@ -6,7 +6,6 @@
 use super::access::{Caller, HttpError};
 use super::AppState;
 use crate::graph::vocab::sparql_prefixes;
-use crate::model::kinds::Role;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -57,9 +56,7 @@ pub async fn topology(
     caller: Caller,
     q: Result<Query<TopologyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> JsonResult {
-    caller
-        .require(&app, Role::Viewer)
-        .map_err(HttpError::as_json)?;
+    super::api::require(&app, &caller)?;
     let Query(q) = q.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
     let relation = q.relation.unwrap_or_else(|| "power".into());
     let pattern = edge_pattern(&relation).ok_or_else(|| {
@@ -109,9 +106,7 @@ pub async fn topology(
 /// GET /api/storage: recording disk, totals, health flags and per-camera
 /// retention (configured and achieved).
 pub async fn storage(State(app): State<AppState>, caller: Caller) -> JsonResult {
-    caller
-        .require(&app, Role::Viewer)
-        .map_err(HttpError::as_json)?;
+    super::api::require(&app, &caller)?;
     let Some(rec) = app.recording.get().cloned() else {
         return Ok(Json(json!({ "recording": false })));
     };

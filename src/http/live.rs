@@ -12,7 +12,6 @@
 
 use super::access::{Caller, HttpError};
 use super::AppState;
-use crate::model::kinds::Role;
 use crate::points::alarms::EventState;
 use crate::points::{Change, Quality, Value};
 use axum::extract::{Query, State};
@@ -177,9 +176,7 @@ pub async fn live(
     caller: Caller,
     q: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
-    caller
-        .require(&app, Role::Viewer)
-        .map_err(HttpError::as_json)?;
+    super::api::require(&app, &caller)?;
     let Query(q) = q.map_err(|e| HttpError::json(StatusCode::BAD_REQUEST, e.body_text()))?;
     let filter = parse_filter(&app, q.points.as_deref())?;
     let slot = Slot::take().ok_or_else(|| HttpError {
