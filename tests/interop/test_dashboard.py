@@ -130,7 +130,6 @@ def test_the_dashboard_loads_from_the_gateway_alone(ui, gateway):
     expect(p.page.locator("#site-name")).to_have_text("Harbour Tower")
     expect(p.page.locator("#live-status")).to_have_text("live")
     expect(p.page.locator("#site-tree")).to_be_visible()
-    p.shot("site")
     host = urlparse(str(gateway)).netloc
     foreign = [u for u in p.requests if urlparse(u).netloc != host]
     assert not foreign, f"the page loaded from elsewhere: {foreign}"
@@ -157,11 +156,14 @@ def test_the_site_tree_expands_to_a_recorder_and_its_points(ui):
     room = floor1.locator("li.room", has=page.locator("summary", has_text="Server room"))
     room.locator("summary").first.click()
     expect(nvr).to_be_visible()
+    p.shot("site")
     nvr.click()
     expect(page.locator("h1")).to_contain_text("NVR 1 (64-channel rack)")
     # An NVR has at least ten points (online, alarm inputs, relays, ...).
     expect(page.locator("table.points tbody tr").nth(9)).to_be_attached()
     expect(page.locator("table.points")).to_contain_text("Main entrance door contact")
+    # Values and qualities come from the live snapshot, not only from changes.
+    expect(page.locator("table.points td.quality").first).to_have_text(re.compile(r"^[a-z_]+$"))
     expect(page.get_by_text("Powered by")).to_be_visible()
     p.shot("equipment")
 
@@ -267,7 +269,7 @@ def wait_for_recording(gateway, operator, seconds: float):
 def test_a_recorded_clip_plays_in_the_browser(ui, gateway, operator):
     wait_for_recording(gateway, operator, 8)
     p = ui()
-    p.open(f"#/camera/{CAMERA}")
+    p.open(f"#/camera/{CAMERA}?minutes=15")
     # Video needs a login, even with anonymous read.
     expect(p.page.get_by_text("Video needs a login")).to_be_visible()
     expect(p.page.locator("#player")).to_have_count(0)

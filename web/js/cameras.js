@@ -1,7 +1,7 @@
 // Cameras: the list, and per camera its recording timeline (runs, gaps,
 // alarm bookmarks, evidence locks) with clips played in the browser.
 
-import { api, session } from './api.js';
+import { api, session, ApiError } from './api.js';
 import { h, clear, link, table, message, fmtClock, fmtTime, shortName } from './dom.js';
 import { valueCell } from './live.js';
 
@@ -41,7 +41,16 @@ export async function render(main, id, params, { askLogin }) {
   const minutes = Number(params.get('minutes')) || 60;
   const end = Date.now();
   const start = end - minutes * 60000;
-  const r = await api(`/api/cameras/${encodeURIComponent(id)}/recordings?start=${start}&end=${end}`);
+  let r;
+  try {
+    r = await api(`/api/cameras/${encodeURIComponent(id)}/recordings?start=${start}&end=${end}`);
+  } catch (err) {
+    // Analog cameras reach a recorder through an encoder; the gateway
+    // records only cameras it has a stream for.
+    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    main.append(message('The gateway does not record this camera: its video is on the recorder it streams to.'));
+    return;
+  }
   const player = h('video', { id: 'player', controls: true, preload: 'metadata', playsinline: true, muted: true });
   const caption = h('p', { class: 'muted', id: 'clip-caption' }, 'Pick a time on the timeline, a bookmark, or play the latest 30 s.');
   const download = h('a', { class: 'button', hidden: true, download: `${id}.mp4` }, 'Download clip');

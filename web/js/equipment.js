@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { h, clear, equipLink, link, table, message, shortName } from './dom.js';
-import { valueCell } from './live.js';
+import { valueCell, qualityCell } from './live.js';
 import { kindLabel } from './site.js';
 
 const RELATION_LABELS = {
@@ -36,7 +36,7 @@ export async function render(main, id) {
     table(['Point', 'Value', 'Quality', 'BACnet', 'Class'], e.points.map((p) => h('tr', { dataset: { pointRow: p.id } },
       h('td', { title: p.id }, shortName(p.name, e.name), p.writable ? h('span', { class: 'tag' }, 'writable') : null),
       h('td', {}, valueCell(p.id, p.unit)),
-      h('td', { class: 'quality' }, '…'),
+      h('td', { class: 'quality' }, qualityCell(p.id)),
       h('td', { class: 'mono' }, p.bacnet.object),
       h('td', { class: 'muted' }, p.class))), { class: 'points' })));
 

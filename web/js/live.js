@@ -30,14 +30,20 @@ export function valueCell(point, unit) {
   return el;
 }
 
+// The quality (ok, fault, overridden, ...) of one point, kept current.
+export function qualityCell(point) {
+  const el = document.createElement('span');
+  el.dataset.qualityOf = point;
+  const v = values.get(point);
+  el.textContent = v ? v.quality : '…';
+  return el;
+}
+
 function paint(el, v) {
   const unit = units.get(el.dataset.point);
   el.textContent = v ? fmtValue(v.value, unit) : '…';
   el.dataset.quality = v ? v.quality : 'unknown';
   el.title = v ? `quality: ${v.quality}` : 'waiting for the live stream';
-  const row = el.closest('tr');
-  const q = row && row.querySelector('.quality');
-  if (q && v) q.textContent = v.quality;
 }
 
 function update(list) {
@@ -48,6 +54,9 @@ function update(list) {
       el.classList.remove('flash');
       void el.offsetWidth; // restart the highlight animation
       el.classList.add('flash');
+    }
+    for (const el of document.querySelectorAll(`[data-quality-of="${CSS.escape(p.id)}"]`)) {
+      el.textContent = p.quality;
     }
   }
 }

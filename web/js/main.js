@@ -32,21 +32,21 @@ const API_LINKS = [
   ['/api', 'the plain API index'],
 ];
 
-function apiPage() {
-  clear(main).append(h('h1', {}, 'API'),
+function apiPage(view) {
+  clear(view).append(h('h1', {}, 'API'),
     h('p', {}, 'Everything on these pages comes from the gateway\'s own API. Per-item paths: /api/equipment/ID (…/upstream, …/downstream?relation=power|video|time|all, …/impact), /api/points/ID (…/history, …/command, …/override), /api/cameras/ID/recordings and …/clip.mp4?start=&end=.'),
     h('ul', { class: 'api' }, API_LINKS.map(([href, what]) => h('li', {}, link(href, href, { class: 'mono' }), ` — ${what}`))));
 }
 
 const ROUTES = [
-  [/^\/?$/, () => site.render(main), 'site'],
-  [/^\/equipment\/(.+)$/, (m) => equipment.render(main, decodeURIComponent(m[1])), 'site'],
-  [/^\/alarms$/, () => alarms.render(main, { askLogin }), 'alarms'],
-  [/^\/topology$/, (m, q) => topology.render(main, q), 'topology'],
-  [/^\/cameras$/, () => cameras.renderList(main), 'cameras'],
-  [/^\/camera\/(.+)$/, (m, q) => cameras.render(main, decodeURIComponent(m[1]), q, { askLogin }), 'cameras'],
-  [/^\/storage$/, () => storage.render(main), 'storage'],
-  [/^\/api$/, () => apiPage(), 'api'],
+  [/^\/?$/, (v) => site.render(v), 'site'],
+  [/^\/equipment\/(.+)$/, (v, m) => equipment.render(v, decodeURIComponent(m[1])), 'site'],
+  [/^\/alarms$/, (v) => alarms.render(v, { askLogin }), 'alarms'],
+  [/^\/topology$/, (v, m, q) => topology.render(v, q), 'topology'],
+  [/^\/cameras$/, (v) => cameras.renderList(v), 'cameras'],
+  [/^\/camera\/(.+)$/, (v, m, q) => cameras.render(v, decodeURIComponent(m[1]), q, { askLogin }), 'cameras'],
+  [/^\/storage$/, (v) => storage.render(v), 'storage'],
+  [/^\/api$/, (v) => apiPage(v), 'api'],
 ];
 
 async function route() {
@@ -62,14 +62,17 @@ async function route() {
     return;
   }
   clear(main).append(message('Loading…'));
+  // Each page renders into its own element, shown only if it is still the
+  // current route when it is ready: a slow page never paints over a later one.
+  const view = h('div');
   try {
-    const off = await hit[1](hit[0], params);
+    const off = await hit[1](view, hit[0], params);
     if (mine !== generation) { if (typeof off === 'function') off(); return; }
     cleanup = typeof off === 'function' ? off : null;
+    main.replaceChildren(view);
   } catch (err) {
     if (mine !== generation) return;
-    const text = err instanceof ApiError && err.status === 401 ? `${err.message}` : err.message;
-    clear(main).append(message(text, 'error'));
+    clear(main).append(message(err.message, 'error'));
     if (err instanceof ApiError && err.status === 401) main.append(h('button', { type: 'button', onclick: askLogin }, 'Log in'));
   }
 }
