@@ -68,7 +68,7 @@ export async function render(main, id, params, { askLogin }) {
     caption.textContent += ` · ${player.duration.toFixed(1)} s`;
   });
   player.addEventListener('error', () => {
-    caption.textContent = `This clip cannot be played here (${player.error ? player.error.message || `media error ${player.error.code}` : 'unknown error'}); download it instead.`;
+    caption.textContent = `This clip cannot be played here (${player.error ? player.error.message || `media error ${player.error.code}` : 'unknown error'}); try Download clip.`;
   });
   const last = r.recordings[r.recordings.length - 1];
   main.append(h('div', { class: 'tabs' }, RANGES.map(([label, m]) =>
@@ -103,7 +103,11 @@ function timeline(r, start, end, play) {
   bar.addEventListener('click', (ev) => {
     const box = bar.getBoundingClientRect();
     const t = start + ((ev.clientX - box.left) / box.width) * span;
-    play(t, t + CLIP_MS);
+    // A click in a gap plays from the next recording instead of nothing.
+    const run = r.recordings.find((x) => t < x.end_ms);
+    if (!run) return;
+    const from = Math.max(t, run.start_ms);
+    play(from, Math.min(from + CLIP_MS, run.end_ms));
   });
   const axis = h('div', { class: 'axis' }, [0, 0.25, 0.5, 0.75, 1].map((f) =>
     h('span', { style: { left: `${f * 100}%` } }, fmtClock(start + f * span))));
