@@ -42,6 +42,9 @@ pub struct App {
     /// really ends (even past the HTTP time limit).
     pub query_slots: std::sync::Arc<tokio::sync::Semaphore>,
     pub build_time: std::time::Duration,
+    /// Set once the gateway is stopping: endless responses (live streams)
+    /// end, so the HTTP server's graceful shutdown can finish.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// When the gateway started (for uptime).
     pub started: Instant,
     /// HTTP requests by API family and status (for `/metrics`).
@@ -117,6 +120,7 @@ impl App {
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),
             started,
+            stopping: tokio::sync::watch::channel(false).0,
             http_stats: Default::default(),
             events: tokio::sync::broadcast::channel(EVENT_CAPACITY).0,
         })

@@ -22,7 +22,8 @@ fn not_found(id: &str) -> HttpError {
     HttpError::json(StatusCode::NOT_FOUND, format!("no equipment `{id}`"))
 }
 
-fn require(app: &AppState, caller: &Caller) -> Result<(), HttpError> {
+/// Viewer access (or anonymous read), refused as JSON.
+pub(crate) fn require(app: &AppState, caller: &Caller) -> Result<(), HttpError> {
     caller
         .require(app, Role::Viewer)
         .map_err(HttpError::as_json)
@@ -541,7 +542,14 @@ pub async fn login(
         Ok(p) => {
             let role = p.role;
             let token = app.auth.issue_token(p);
-            Ok(Json(json!({ "token": token, "token_type": "Bearer", "expires_in": app.auth.token_ttl().as_secs(), "role": role })).into_response())
+            let ttl = app.auth.token_ttl();
+            // The same token as a session cookie, for the dashboard.
+            let cookie = super::access::session_cookie(&token, ttl);
+            Ok((
+                [(header::SET_COOKIE, cookie)],
+                Json(json!({ "token": token, "token_type": "Bearer", "expires_in": ttl.as_secs(), "role": role })),
+            )
+                .into_response())
         }
         Err(crate::auth::LoginError::Invalid) => Err(HttpError::json(
             StatusCode::UNAUTHORIZED,
@@ -556,17 +564,37 @@ pub async fn login(
     }
 }
 
+/// POST /api/logout: revokes the bearer token, or the session cookie's
+/// token (and clears the cookie).
 pub async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
-) -> Result<StatusCode, HttpError> {
-    let token = headers
+) -> Result<Response, HttpError> {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match token {
-        Some(t) if app.auth.revoke(t.trim()) => Ok(StatusCode::NO_CONTENT),
-        _ => Err(HttpError::json(
+    if let Some(t) = bearer {
+        return if app.auth.revoke(t.trim()) {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        } else {
+            Err(HttpError::json(
+                StatusCode::UNAUTHORIZED,
+                "no valid bearer token to revoke",
+            ))
+        };
+    }
+    match super::access::session_token(&headers) {
+        // A stale cookie is cleared too: the browser is logged out either way.
+        Some(t) => {
+            app.auth.revoke(t);
+            Ok((
+                StatusCode::NO_CONTENT,
+                [(header::SET_COOKIE, super::access::clear_session_cookie())],
+            )
+                .into_response())
+        }
+        None => Err(HttpError::json(
             StatusCode::UNAUTHORIZED,
             "no valid bearer token to revoke",
         )),
@@ -705,7 +733,11 @@ pub async fn bacnet_points_csv(
 }
 
 /// One alarm as the API shows it.
-fn alarm_json(app: &AppState, point: usize, a: &crate::points::alarms::AlarmState) -> Value {
+pub(crate) fn alarm_json(
+    app: &AppState,
+    point: usize,
+    a: &crate::points::alarms::AlarmState,
+) -> Value {
     let p = &app.site.points[point];
     let since = a
         .since

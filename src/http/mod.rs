@@ -2,9 +2,12 @@
 
 pub mod access;
 pub mod api;
+pub mod dashboard;
 pub mod haystack;
+pub mod live;
 pub mod metrics;
 pub mod sparql;
+pub mod ui;
 pub mod video;
 
 use crate::app::App;
@@ -22,7 +25,15 @@ const MAX_BODY: usize = 1 << 20;
 
 pub fn router(app: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(ui::root))
+        .route("/api", get(index))
+        .route("/ui", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::file))
+        .route("/api/live", get(live::live))
+        .route("/api/session", get(dashboard::session))
+        .route("/api/topology", get(dashboard::topology))
+        .route("/api/storage", get(dashboard::storage))
         .route("/health", get(health))
         .route("/metrics", get(metrics::metrics))
         .route("/sparql", get(sparql::query_get).post(sparql::query_post))
@@ -146,15 +157,25 @@ pub async fn bind(
     })
 }
 
+/// Requests in flight get this long after SIGTERM before their
+/// connections are closed (a long clip download must not hold up the stop).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(app: AppState, bound: Bound) -> anyhow::Result<()> {
+    let stopping = app.stopping.clone();
     let router = router(app);
+    // The signal also ends live streams, which would otherwise never finish.
+    let signalled = async move {
+        shutdown_signal().await;
+        stopping.send_replace(true);
+    };
     if let Some(config) = bound.tls {
         let handle = axum_server::Handle::new();
         let h2 = handle.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
-            h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            signalled.await;
+            h2.graceful_shutdown(Some(DRAIN));
         });
         axum_server::from_tcp_rustls(bound.listener, config)
             .handle(handle)
@@ -162,9 +183,22 @@ pub async fn serve(app: AppState, bound: Bound) -> anyhow::Result<()> {
             .await?;
     } else {
         let listener = tokio::net::TcpListener::from_std(bound.listener)?;
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            signalled.await;
+            let _ = tx.send(());
+        });
+        let drained = async move {
+            if rx.await.is_ok() {
+                tokio::time::sleep(DRAIN).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = server => r?,
+            _ = drained => tracing::warn!("requests still open {DRAIN:?} after the stop signal; closing them"),
+        }
     }
     Ok(())
 }

@@ -146,8 +146,13 @@ def test_a_broken_site_file_is_refused_and_the_gateway_runs_on(rig):
 
 
 def test_sigterm_stops_cleanly_and_the_store_needs_no_repair(rig):
+    # An open live stream (the dashboard's) must not hold the stop up.
+    live = requests.get(f"{rig.url}/api/live", auth=(USER, PASSWORD), stream=True, timeout=TIMEOUT)
+    assert live.status_code == 200
+    next(live.iter_lines())
     rig.proc.send_signal(signal.SIGTERM)
     assert rig.proc.wait(timeout=20) == 0, _tail(rig.log)
+    live.close()
     stopped_ms = int(time.time() * 1000)
     rig.wait_log(lambda e: e["message"] == "shutting down", "shutdown")
     mark = len(rig.log_events())
