@@ -188,6 +188,14 @@ space = "srv"
 channels = 4
 alarm_inputs = 2
 alarm_outputs = 2
+[[ip_camera]]
+id = "cam-1"
+name = "Rack camera"
+space = "srv"
+rtsp = "rtsp://127.0.0.1:{free_tcp_port()}/nobody-serves-this"
+[[point]]
+id = "nvr-1.alarm-in-2"
+cameras = ["cam-1"]
 """, sections=f"""[gateway]
 secrets_file = "secrets.toml"
 [mqtt]
@@ -266,7 +274,7 @@ def test_every_point_has_retained_state_that_follows_a_change(rig):
     assert state(retained(topic))["value"] is True
 
 
-def test_alarm_transitions_and_acks_reach_the_events_topic(rig):
+def test_alarm_transitions_bookmarks_and_acks_reach_the_events_topic(rig):
     gw, _ = rig
     events = Listener(f"vgw/{SITE}/events")
     try:
@@ -274,6 +282,11 @@ def test_alarm_transitions_and_acks_reach_the_events_topic(rig):
         _, p = events.wait_for(lambda t, p: json.loads(p).get("point") == "nvr-1.alarm-in-2"
                                and json.loads(p)["type"] == "alarm", "alarm event")
         assert json.loads(p)["to"] == "offnormal"
+        # The input is linked to a camera: its recording is bookmarked.
+        _, p = events.wait_for(lambda t, p: json.loads(p)["type"] == "bookmark", "bookmark event")
+        b = json.loads(p)
+        assert b["point"] == "nvr-1.alarm-in-2" and b["cameras"] == ["cam-1"]
+        assert b["start"] < b["end"] < b["locked_until"]
         assert gw.post("/api/alarms/nvr-1.alarm-in-2/ack", {}).status_code == 200
         _, p = events.wait_for(lambda t, p: json.loads(p)["type"] == "ack", "ack event")
         assert json.loads(p)["who"].endswith(USER)
