@@ -22,6 +22,78 @@ pub struct BenchModelArgs {
     pub queries_out: Option<PathBuf>,
 }
 
+/// `vgw bench fill-store`: hours of recording written in seconds.
+#[derive(Args, Debug)]
+pub struct FillStoreArgs {
+    /// The gateway's data dir (the store is its `recordings/`); stop the gateway first.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Camera id to record under.
+    #[arg(long, default_value = "cam-001")]
+    pub camera: String,
+    /// Minutes of video, ending now.
+    #[arg(long, default_value_t = 60.0)]
+    pub minutes: f64,
+    /// Bitrate the committed H.264 test clip is padded to (filler data), Mbit/s.
+    #[arg(long, default_value_t = 4.0)]
+    pub mbps: f64,
+}
+
+/// Records the committed H.264 clip, looped and padded to `--mbps`, into
+/// the store through the recorder's own path, as if the camera had sent
+/// it over the last `--minutes`: for export benchmarks that need an hour
+/// of video without waiting an hour.
+pub fn fill_store(a: &FillStoreArgs) -> anyhow::Result<()> {
+    use crate::video::{h26x::Codec, recorder, store};
+    anyhow::ensure!(
+        a.minutes > 0.0 && a.minutes <= 24.0 * 60.0,
+        "--minutes must be within 0..=1440"
+    );
+    anyhow::ensure!(
+        a.mbps > 0.0 && a.mbps <= 100.0,
+        "--mbps must be within 0..=100"
+    );
+    anyhow::ensure!(
+        crate::config::valid_id(&a.camera),
+        "--camera `{}` is not a valid id",
+        a.camera
+    );
+    let s = store::Store::open(&a.data_dir, store::StoreConfig::default())
+        .map_err(|e| anyhow::anyhow!("store in {}: {e}", a.data_dir.display()))?;
+    let writer = s.stream(&a.camera, "main", 0, 1);
+    let duration = Duration::from_secs_f64(a.minutes * 60.0);
+    let start = std::time::SystemTime::now() - duration;
+    let t0 = Instant::now();
+    let mut pace = || {
+        // The writer must keep up, or the queue would drop fragments.
+        let _ = s.sync_now();
+    };
+    let frames = recorder::replay_clip(
+        &writer,
+        Codec::H264,
+        crate::sim::rtsp::annex_b(crate::sim::rtsp::Codec::H264),
+        start,
+        duration,
+        Some(a.mbps * 1e6),
+        &mut pace,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    writer.close().map_err(|e| anyhow::anyhow!("{e}"))?;
+    s.sync_now().map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(s.dropped() == 0, "{} fragments dropped", s.dropped());
+    let usage = s.usage(&a.camera).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{}: {} frames, {:.1} min, {:.0} MB in {} segments, written in {:.1} s",
+        a.camera,
+        frames,
+        a.minutes,
+        usage.bytes as f64 / 1e6,
+        usage.segments,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

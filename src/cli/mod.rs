@@ -106,6 +106,8 @@ pub enum BenchCommand {
     Model(bench::BenchModelArgs),
     /// ReadProperty load on any BACnet/IP device: throughput and latency with N requests in flight.
     BacnetRp(bench_bacnet::BenchBacnetArgs),
+    /// Fill a recording store with an hour (or --minutes) of padded test video ending now, for export benchmarks (benches/export_bench.py).
+    FillStore(bench::FillStoreArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +164,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sim(SimCommand::Rtsp(args)) => crate::sim::rtsp::run_cli(&args),
         Command::Bench(BenchCommand::Model(args)) => bench::run(&args),
         Command::Bench(BenchCommand::BacnetRp(args)) => bench_bacnet::run(&args),
+        Command::Bench(BenchCommand::FillStore(args)) => bench::fill_store(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

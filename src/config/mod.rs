@@ -9,6 +9,7 @@ pub mod schema;
 pub mod secrets;
 mod validate;
 pub use validate::equipment_decls as validate_decls;
+pub use validate::valid_id;
 pub use validate::NOTIFICATION_CLASSES;
 
 use locate::{KeyPath, Locator, Seg};

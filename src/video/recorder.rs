@@ -336,6 +336,89 @@ pub async fn run(
     }
 }
 
+/// Recording parameters of a clip (Annex B), as retina would report them.
+fn clip_params(codec: Codec, units: &[Vec<&[u8]>]) -> Result<Params, IngestError> {
+    let bad = |e: String| IngestError::Unrecordable(format!("clip: {e}"));
+    let ps = h26x::ParameterSets::from_nals(codec, units.iter().flatten().copied());
+    let record = h26x::build_decoder_config(codec, &ps).map_err(|e| bad(e.to_string()))?;
+    let track = mp4::Track::from_decoder_config(codec, &record).map_err(|e| bad(e.to_string()))?;
+    Ok(Params {
+        codec,
+        sample_entry: track.sample_entry.clone(),
+        width: track.width,
+        height: track.height,
+        rfc6381: format!("{codec:?}"),
+        extra_data: record,
+    })
+}
+
+/// H.264 filler data (NAL type 12): ignored by decoders, so a clip can be
+/// brought up to a camera's bitrate. `len` bytes, length prefix included.
+fn h264_filler(len: usize) -> Vec<u8> {
+    let body = len.saturating_sub(4).max(2);
+    let mut v = Vec::with_capacity(4 + body);
+    v.extend_from_slice(&(body as u32).to_be_bytes());
+    v.push(0x0c);
+    v.resize(4 + body - 1, 0xff);
+    v.push(0x80); // rbsp trailing bits
+    v
+}
+
+/// Records `clip` (Annex B, 25 fps) looped as if a camera had sent it from
+/// `start` for `duration`, through the recorder's real path (init segment,
+/// one fragment per GOP), at full speed: hours of video in seconds, for
+/// benchmarks. `target_bps` pads each H.264 frame with filler data up to
+/// that bitrate. `pace` is called after every second of video (to let the
+/// store's writer catch up). Returns the frames recorded.
+pub fn replay_clip(
+    writer: &StreamWriter,
+    codec: Codec,
+    clip: &[u8],
+    start: SystemTime,
+    duration: Duration,
+    target_bps: Option<f64>,
+    pace: &mut dyn FnMut(),
+) -> Result<u64, IngestError> {
+    const FRAME_90K: i64 = 3600; // 25 fps
+    let units = h26x::annex_b_access_units(codec, clip);
+    if units.is_empty() {
+        return Err(IngestError::Unrecordable("clip: no access units".into()));
+    }
+    if target_bps.is_some() && codec != Codec::H264 {
+        return Err(IngestError::Unrecordable(
+            "padding to a bitrate is H.264 only".into(),
+        ));
+    }
+    let frame_bytes = target_bps.map(|b| (b / 8.0 / 25.0) as usize);
+    let stats = Stats::default();
+    let mut gop = Gop::new(writer, None, &stats);
+    gop.on_event(Event::Params(clip_params(codec, &units)?))?;
+    let frames = duration.as_millis() as u64 * 25 / 1000;
+    for i in 0..frames {
+        let au = &units[i as usize % units.len()];
+        let mut data = h26x::to_length_prefixed(au.iter().copied());
+        if let Some(want) = frame_bytes {
+            if data.len() + 8 < want {
+                data.extend_from_slice(&h264_filler(want - data.len()));
+            }
+        }
+        let ts = i as i64 * FRAME_90K;
+        gop.on_event(Event::Frame(ingest::Frame {
+            ts_90k: ts,
+            data,
+            random_access: false,
+            received: start + Duration::from_micros(ts as u64 * 100 / 9),
+            loss: 0,
+        }))?;
+        if i % 25 == 24 {
+            pace();
+        }
+    }
+    gop.flush(None);
+    pace();
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,18 +458,7 @@ mod tests {
         ts: &mut i64,
     ) -> Result<(), IngestError> {
         let units = h26x::annex_b_access_units(codec, clip);
-        let ps = h26x::ParameterSets::from_nals(codec, units.iter().flatten().copied());
-        let record = h26x::build_decoder_config(codec, &ps).unwrap();
-        let track = mp4::Track::from_decoder_config(codec, &record).unwrap();
-        let params = Params {
-            codec,
-            sample_entry: track.sample_entry.clone(),
-            width: track.width,
-            height: track.height,
-            rfc6381: format!("{codec:?}"),
-            extra_data: record,
-        };
-        gop.on_event(Event::Params(params))?;
+        gop.on_event(Event::Params(clip_params(codec, &units)?))?;
         for au in &units {
             gop.on_event(Event::Frame(ingest::Frame {
                 ts_90k: *ts,

@@ -16,6 +16,14 @@ pub const TICKS_PER_FRAME: u32 = 90_000 / FPS;
 static H264_CLIP: &[u8] = include_bytes!("../../../tests/data/clip-h264.h264");
 static H265_CLIP: &[u8] = include_bytes!("../../../tests/data/clip-h265.h265");
 
+/// The committed clip for `codec` as an Annex B byte stream.
+pub fn annex_b(codec: Codec) -> &'static [u8] {
+    match codec {
+        Codec::H264 => H264_CLIP,
+        Codec::H265 => H265_CLIP,
+    }
+}
+
 /// One access unit ready to send: its RTP payloads in order (the last
 /// one gets the marker bit).
 #[derive(Debug)]
@@ -48,11 +56,12 @@ pub enum ClipError {
 pub fn embedded(codec: Codec) -> Result<&'static Clip, &'static ClipError> {
     static H264: OnceLock<Result<Clip, ClipError>> = OnceLock::new();
     static H265: OnceLock<Result<Clip, ClipError>> = OnceLock::new();
-    let (cell, data) = match codec {
-        Codec::H264 => (&H264, H264_CLIP),
-        Codec::H265 => (&H265, H265_CLIP),
+    let cell = match codec {
+        Codec::H264 => &H264,
+        Codec::H265 => &H265,
     };
-    cell.get_or_init(|| Clip::parse(codec, data)).as_ref()
+    cell.get_or_init(|| Clip::parse(codec, annex_b(codec)))
+        .as_ref()
 }
 
 impl Clip {

@@ -17,6 +17,7 @@
 
 mod auth;
 mod clip;
+pub use clip::annex_b;
 mod conn;
 mod message;
 mod rtp;
