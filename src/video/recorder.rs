@@ -473,6 +473,40 @@ mod tests {
     }
 
     #[test]
+    fn a_replayed_clip_fills_the_store_at_the_asked_bitrate_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let writer = store.stream("cam-1", "main", 0, 1);
+        let start = SystemTime::now() - Duration::from_secs(3600);
+        let mut paced = 0;
+        let frames = replay_clip(
+            &writer,
+            Codec::H264,
+            include_bytes!("../../tests/data/clip-h264.h264"),
+            start,
+            Duration::from_secs(12),
+            Some(4e6),
+            &mut || paced += 1,
+        )
+        .unwrap();
+        writer.close().unwrap();
+        store.sync_now().unwrap();
+        assert_eq!(frames, 300);
+        assert!(paced >= 12);
+        let u = store.usage("cam-1").unwrap();
+        // 12 s at 4 Mbit/s is 6 MB (padding tops frames up, never trims).
+        assert!(
+            (5.9e6..7.0e6).contains(&(u.bytes as f64)),
+            "{} bytes",
+            u.bytes
+        );
+        // Placed where it was asked: an hour ago, 12 s long.
+        let t0 = wall_ms(start);
+        assert!((u.oldest_ms.unwrap() - t0).abs() < 100);
+        assert!((u.newest_ms.unwrap() - (t0 + 12_000)).abs() < 1100);
+    }
+
+    #[test]
     fn a_codec_change_starts_a_new_segment_with_its_own_sample_entry() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreConfig::default()).unwrap();

@@ -93,11 +93,6 @@ struct OpenSeg {
     after_gap: bool,
     db_id: Option<i64>,
     pending: Vec<Pending>,
-    /// The first `synced_upto` of `pending` are covered by the sync in
-    /// flight; later ones arrived after it started and wait for the next.
-    synced_upto: usize,
-    /// `closing` as it was when the sync in flight started.
-    sync_closing: bool,
     /// No more appends: mark closed in the index at the next sync.
     closing: bool,
     last_write: Instant,
@@ -124,18 +119,7 @@ pub struct Writer {
     next_seg: u64,
     error_logged: bool,
     retention_due: bool,
-    /// The fdatasyncs of the sync in progress, running on their own
-    /// thread while this one goes on writing (a slow disk then delays
-    /// durability, not ingest: the queue keeps draining).
-    inflight: Option<std::sync::mpsc::Receiver<SyncResults>>,
 }
-
-/// Per segment: the fdatasync (and new-directory fsync) outcome.
-type SyncResults = Vec<(u64, io::Result<()>)>;
-
-/// Files to make durable: a duplicate handle of each, and the new
-/// directories to fsync with it.
-type SyncJob = Vec<(u64, io::Result<File>, Vec<PathBuf>)>;
 
 impl Writer {
     pub fn new(root: PathBuf, db: Connection, cfg: StoreConfig, shared: Arc<Shared>) -> Self {
@@ -155,7 +139,6 @@ impl Writer {
             next_seg: 0,
             error_logged: false,
             retention_due: true,
-            inflight: None,
         }
     }
 
@@ -163,11 +146,7 @@ impl Writer {
         let mut next_sync = Instant::now() + self.cfg.sync_interval;
         let mut next_retention = Instant::now();
         loop {
-            let mut wait = next_sync.saturating_duration_since(Instant::now());
-            if self.inflight.is_some() {
-                // Notice the end of the sync in flight soon.
-                wait = wait.min(SYNC_POLL);
-            }
+            let wait = next_sync.saturating_duration_since(Instant::now());
             let mut stop = false;
             match rx.recv_timeout(wait) {
                 Ok(Msg::Fragment {
@@ -216,10 +195,9 @@ impl Writer {
                 self.sync();
                 return;
             }
-            self.poll_sync();
             let now = Instant::now();
-            if now >= next_sync && self.inflight.is_none() {
-                self.begin_sync();
+            if now >= next_sync {
+                self.sync();
                 next_sync = now + self.cfg.sync_interval;
                 let periodic = now >= next_retention;
                 if periodic {
@@ -370,18 +348,7 @@ impl Writer {
     }
 
     /// fdatasync every written file, then index what is now durable.
-    /// Makes everything written so far durable and indexed before it
-    /// returns (explicit syncs, retention, shutdown).
     pub fn sync(&mut self) {
-        self.wait_sync();
-        self.begin_sync();
-        self.wait_sync();
-    }
-
-    /// Starts a sync of every segment with unindexed data: its fdatasyncs
-    /// run on a thread of their own; `poll_sync`/`wait_sync` index the
-    /// result. What is written meanwhile waits for the next sync.
-    fn begin_sync(&mut self) {
         // Streams silent for a while (camera gone without close) release
         // their segment, so it becomes closed and eligible for retention.
         let idle = self.cfg.idle_close;
@@ -397,95 +364,21 @@ impl Writer {
                 }
             }
         }
-        let mut job: SyncJob = Vec::new();
+        let mut failed = Vec::new();
         for (id, seg) in self.segs.iter_mut() {
             if seg.pending.is_empty() && seg.db_id.is_some() && !seg.closing {
                 continue;
             }
-            seg.synced_upto = seg.pending.len();
-            seg.sync_closing = seg.closing;
-            job.push((*id, seg.file.try_clone(), std::mem::take(&mut seg.new_dirs)));
-        }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("vgw-store-sync".into())
-            .spawn(move || {
-                let results: SyncResults = job
-                    .into_iter()
-                    .map(|(id, file, dirs)| {
-                        let r = file.and_then(|f| f.sync_data()).and_then(|()| {
-                            for d in dirs {
-                                File::open(&d)?.sync_all()?;
-                            }
-                            Ok(())
-                        });
-                        (id, r)
-                    })
-                    .collect();
-                let _ = tx.send(results);
+            let r = seg.file.sync_data().and_then(|()| {
+                for d in seg.new_dirs.drain(..) {
+                    File::open(&d)?.sync_all()?;
+                }
+                Ok(())
             });
-        match spawned {
-            Ok(_) => self.inflight = Some(rx),
-            Err(e) => {
-                // No thread: nothing was synced; the next sync retries.
-                tracing::error!("recording store: cannot start a sync thread: {e}");
-                self.unmark_synced();
-            }
-        }
-    }
-
-    /// Finishes the sync in flight if its fdatasyncs are done.
-    fn poll_sync(&mut self) {
-        let done = match &self.inflight {
-            Some(rx) => match rx.try_recv() {
-                Ok(r) => Some(Some(r)),
-                Err(std::sync::mpsc::TryRecvError::Empty) => None,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => Some(None),
-            },
-            None => None,
-        };
-        if let Some(results) = done {
-            self.inflight = None;
-            match results {
-                Some(r) => self.finish_sync(r),
-                None => self.abandon_sync(),
-            }
-        }
-    }
-
-    /// The sync thread died without a word: nothing it covered may be
-    /// trusted as durable, so it stays pending for the next sync.
-    fn abandon_sync(&mut self) {
-        tracing::error!("recording store: a sync thread ended without reporting; retrying");
-        self.unmark_synced();
-    }
-
-    /// Nothing is covered by a sync any more (it failed or never ran).
-    fn unmark_synced(&mut self) {
-        for seg in self.segs.values_mut() {
-            seg.synced_upto = 0;
-            seg.sync_closing = false;
-        }
-    }
-
-    /// Waits for the sync in flight, if any, and finishes it.
-    fn wait_sync(&mut self) {
-        if let Some(rx) = self.inflight.take() {
-            match rx.recv() {
-                Ok(r) => self.finish_sync(r),
-                Err(_) => self.abandon_sync(),
-            }
-        }
-    }
-
-    /// Indexes what the finished fdatasyncs made durable.
-    fn finish_sync(&mut self, results: SyncResults) {
-        let mut failed = Vec::new();
-        for (id, r) in results {
             if let Err(e) = r {
                 // After a failed fsync the page cache may have dropped the
                 // data: nothing pending in this file can be trusted.
-                failed.push((id, e));
+                failed.push((*id, e));
             }
         }
         for (id, e) in failed {
@@ -494,7 +387,6 @@ impl Writer {
             };
             let key = seg.key.clone();
             seg.pending.clear();
-            seg.synced_upto = 0;
             write_failed(
                 &self.shared,
                 &mut self.error_logged,
@@ -520,16 +412,16 @@ impl Writer {
                         s.db_id = Some(db_id);
                     }
                 }
-                let mut done = Vec::new();
-                for (id, s) in self.segs.iter_mut() {
-                    let n = s.synced_upto.min(s.pending.len());
-                    lags.extend(s.pending.drain(..n).map(|p| p.queued.elapsed()));
-                    s.synced_upto = 0;
-                    if std::mem::take(&mut s.sync_closing) {
-                        done.push(*id);
-                    }
+                for s in self.segs.values_mut() {
+                    lags.extend(s.pending.drain(..).map(|p| p.queued.elapsed()));
                 }
                 self.shared.lags.record(lags);
+                let done: Vec<u64> = self
+                    .segs
+                    .iter()
+                    .filter(|(_, s)| s.closing)
+                    .map(|(id, _)| *id)
+                    .collect();
                 for id in done {
                     if let Some(s) = self.segs.remove(&id) {
                         if s.db_id.is_none() {
@@ -542,7 +434,6 @@ impl Writer {
             }
             Err(e) => {
                 // Rows stay pending and are retried at the next sync.
-                self.unmark_synced();
                 self.shared.write_error.store(true, Ordering::Relaxed);
                 if !self.error_logged {
                     self.error_logged = true;
@@ -559,11 +450,9 @@ impl Writer {
         let tx = self.db.transaction()?;
         let mut new_ids = Vec::new();
         for (id, s) in self.segs.iter() {
-            // Only what the finished sync covered.
-            let synced = &s.pending[..s.synced_upto.min(s.pending.len())];
             let db_id = match s.db_id {
                 Some(d) => d,
-                None if synced.is_empty() => continue,
+                None if s.pending.is_empty() => continue,
                 None => {
                     let d = insert_segment(&tx, s)?;
                     new_ids.push((*id, d));
@@ -574,7 +463,7 @@ impl Writer {
                 "INSERT INTO fragments (segment, offset, len, start_90k, duration_90k, wall_ms, frames, keyframe)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for p in synced {
+            for p in &s.pending {
                 ins.execute(params![
                     db_id,
                     p.offset as i64,
@@ -588,7 +477,7 @@ impl Writer {
             }
             // Only the durable, indexed extent counts: a fragment whose
             // fsync failed was dropped from `pending` and is not covered.
-            let (end_90k, end_ms, bytes) = match synced.last() {
+            let (end_90k, end_ms, bytes) = match s.pending.last() {
                 Some(p) => (
                     p.start_90k + u64::from(p.duration_90k),
                     p.wall_ms + ticks_to_ms(p.duration_90k),
@@ -600,7 +489,7 @@ impl Writer {
                 tx.prepare_cached(
                     "UPDATE segments SET end_90k = ?2, end_ms = ?3, bytes = ?4, open = ?5 WHERE id = ?1",
                 )?
-                .execute(params![db_id, end_90k as i64, end_ms, bytes as i64, !s.sync_closing])?;
+                .execute(params![db_id, end_90k as i64, end_ms, bytes as i64, !s.closing])?;
                 let drift = (s.last_frag_wall_ms - s.first_wall_ms)
                     - ((s.last_frag_90k - s.start_90k) * 1000 / TICKS_PER_SEC) as i64;
                 tx.prepare_cached(
@@ -616,7 +505,7 @@ impl Writer {
                     s.last_frag_90k as i64,
                     drift
                 ])?;
-            } else if s.sync_closing {
+            } else if s.closing {
                 tx.prepare_cached("UPDATE segments SET open = 0 WHERE id = ?1")?
                     .execute([db_id])?;
             }
@@ -670,9 +559,6 @@ fn write_failed(
     }
     *retention_due = true;
 }
-
-/// How often the writer looks whether the sync in flight has finished.
-const SYNC_POLL: Duration = Duration::from_millis(20);
 
 pub fn ticks_to_ms(t: u32) -> i64 {
     (u64::from(t) * 1000 / TICKS_PER_SEC) as i64
@@ -786,8 +672,6 @@ fn create_segment(
         after_gap,
         db_id: None,
         pending: Vec::new(),
-        synced_upto: 0,
-        sync_closing: false,
         closing: false,
         last_write: Instant::now(),
     })
