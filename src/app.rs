@@ -34,8 +34,9 @@ pub struct App {
     pub onvif_facts: std::sync::Arc<crate::drivers::onvif::DeviceFacts>,
     /// The recording service, once started (needs a data dir).
     pub recording: std::sync::OnceLock<std::sync::Arc<crate::video::service::Recording>>,
-    /// The MQTT publisher's counters, once it runs.
-    pub mqtt: std::sync::OnceLock<std::sync::Arc<crate::mqtt::Stats>>,
+    /// The running MQTT publisher's counters (replaced when a reload
+    /// restarts it).
+    pub mqtt: std::sync::RwLock<Option<std::sync::Arc<crate::mqtt::Stats>>>,
     /// Point history (only with a data dir).
     pub history: Option<crate::points::history::History>,
     /// Shared with query workers, which hold a permit until evaluation
@@ -115,7 +116,7 @@ impl App {
             bacnet: std::sync::OnceLock::new(),
             onvif_facts: Default::default(),
             recording: std::sync::OnceLock::new(),
-            mqtt: std::sync::OnceLock::new(),
+            mqtt: std::sync::RwLock::new(None),
             history,
             query_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             build_time: started.elapsed(),

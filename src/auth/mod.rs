@@ -106,9 +106,11 @@ impl Auth {
             .cloned()
             .collect();
         *current = next;
-        drop(current);
+        // Revoked while the users are still locked: a login that checked
+        // the old password cannot slip a token in between (see issue_token).
         let gone: Vec<&String> = changes.removed.iter().chain(&changes.changed).collect();
         lock(&self.tokens).retain(|_, t| !gone.contains(&&t.principal.user));
+        drop(current);
         for list in [
             &mut changes.added,
             &mut changes.changed,
@@ -168,11 +170,18 @@ impl Auth {
         e.1 = Instant::now();
     }
 
-    /// Issues a bearer token (64 hex chars).
+    /// Issues a bearer token (64 hex chars). A user removed, or whose role
+    /// changed, since the password was checked gets a token that is never
+    /// valid (the users stay locked until the token is stored, so a reload
+    /// cannot come in between).
     pub fn issue_token(&self, principal: Principal) -> String {
         let bytes: [u8; 32] = rand::random();
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let now = Instant::now();
+        let users = read(&self.users);
+        if users.get(&principal.user).map(|u| u.role) != Some(principal.role) {
+            return token;
+        }
         let mut t = lock(&self.tokens);
         if t.len() >= MAX_TOKENS {
             t.retain(|_, v| v.expires > now);

@@ -95,15 +95,7 @@ pub fn fill_store(a: &FillStoreArgs) -> anyhow::Result<()> {
 }
 
 pub fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    crate::http::metrics::resident_bytes().map_or(0.0, |b| b as f64 / (1024.0 * 1024.0))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -32,7 +32,8 @@ pub struct Reloader {
     /// The site file as last applied, and what was applied from it.
     text: Mutex<String>,
     retention: Mutex<RetentionConfig>,
-    mqtt_settings: Mutex<Option<MqttSettings>>,
+    /// `[mqtt]` and the broker login (user, password) in force.
+    mqtt_settings: Mutex<MqttApplied>,
     /// False when `--mqtt` set the broker: then the file's `[mqtt]` is not ours to apply.
     mqtt_from_file: bool,
     /// The running publisher, replaced when `[mqtt]` changes.
@@ -49,7 +50,10 @@ impl Reloader {
     ) -> Self {
         let text = std::fs::read_to_string(&config).unwrap_or_default();
         let retention = crate::video::service::store_config(&app.site).retention;
-        let mqtt_settings = app.site.settings.mqtt.clone();
+        let mqtt_settings = MqttApplied {
+            settings: app.site.settings.mqtt.clone(),
+            login: login_of(&app.site.settings),
+        };
         Reloader {
             app,
             config,
@@ -116,8 +120,14 @@ impl Reloader {
         }
     }
 
+    /// Restarts the publisher when `[mqtt]` or the broker login changed.
+    /// Only a publisher that started counts as applied, so a reload after
+    /// fixing (say) an unreadable CA file tries again.
     async fn apply_mqtt(&self, site: &crate::model::Site, out: &mut Outcome) {
-        let new = site.settings.mqtt.clone();
+        let new = MqttApplied {
+            settings: site.settings.mqtt.clone(),
+            login: login_of(&site.settings),
+        };
         if !self.mqtt_from_file || *lock(&self.mqtt_settings) == new {
             return;
         }
@@ -125,22 +135,48 @@ impl Reloader {
         if let Some(old) = running.take() {
             old.shutdown(std::time::Duration::from_secs(3)).await;
         }
-        if let Some(s) = &new {
-            let secrets =
-                crate::config::secrets::Secrets::load(site.settings.secrets_file.as_deref())
-                    .unwrap_or_else(|e| {
-                        tracing::warn!("reload: {e}; MQTT connects without a login");
-                        Default::default()
-                    });
-            let login = s.credential.as_deref().and_then(|c| secrets.get(c));
-            match crate::mqtt::spawn(&self.app, s, login) {
-                Ok(m) => *running = Some(m),
-                Err(e) => tracing::error!("reload: MQTT is off: {e:#}"),
-            }
+        *self.app.mqtt.write().unwrap_or_else(|p| p.into_inner()) = None;
+        let login = new
+            .login
+            .clone()
+            .map(|(username, password)| crate::config::secrets::Credential { username, password });
+        let started = match &new.settings {
+            Some(s) => match crate::mqtt::spawn(&self.app, s, login) {
+                Ok(m) => {
+                    *self.app.mqtt.write().unwrap_or_else(|p| p.into_inner()) =
+                        Some(m.stats.clone());
+                    *running = Some(m);
+                    true
+                }
+                Err(e) => {
+                    tracing::error!("reload: MQTT is off: {e:#}");
+                    false
+                }
+            },
+            None => true,
+        };
+        if started {
+            *lock(&self.mqtt_settings) = new;
+            out.applied.push("mqtt".into());
         }
-        *lock(&self.mqtt_settings) = new;
-        out.applied.push("mqtt".into());
     }
+}
+
+/// What MQTT was started with: compared on reload.
+#[derive(PartialEq)]
+struct MqttApplied {
+    settings: Option<MqttSettings>,
+    /// (user, password) from the secrets file, so a changed password
+    /// reconnects too. Never logged.
+    login: Option<(String, String)>,
+}
+
+fn login_of(s: &crate::model::Settings) -> Option<(String, String)> {
+    let name = s.mqtt.as_ref()?.credential.as_deref()?;
+    let secrets = crate::config::secrets::Secrets::load(s.secrets_file.as_deref())
+        .inspect_err(|e| tracing::warn!("{e}; MQTT connects without a login"))
+        .ok()?;
+    secrets.get(name).map(|c| (c.username, c.password))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -358,7 +358,7 @@ fn start_mqtt(
     }
     match crate::mqtt::spawn(app, s, login) {
         Ok(m) => {
-            let _ = app.mqtt.set(m.stats.clone());
+            *app.mqtt.write().unwrap_or_else(|p| p.into_inner()) = Some(m.stats.clone());
             Some(m)
         }
         Err(e) => {

@@ -201,6 +201,7 @@ pub async fn live(
         resync: Some(0),
         first: true,
         stopping: app_stopping,
+        who: caller.0.clone(),
         _slot: slot,
     };
     let stream =
@@ -223,10 +224,24 @@ struct Client {
     first: bool,
     /// The gateway is stopping: the stream ends.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// Who opened the stream: checked again every tick, so a user removed
+    /// (or demoted) by a reload stops receiving at once.
+    who: Option<crate::auth::Principal>,
     _slot: Slot,
 }
 
 impl Client {
+    fn still_allowed(&self) -> bool {
+        match &self.who {
+            Some(p) => self
+                .app
+                .auth
+                .user(&p.user)
+                .is_some_and(|u| u.role == p.role),
+            None => self.app.site.settings.anonymous_read,
+        }
+    }
+
     fn wants(&self, point: usize) -> bool {
         self.filter.as_ref().is_none_or(|f| f.contains(&point))
     }
@@ -264,6 +279,9 @@ impl Client {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.tick.tick() => {
+                    if !self.still_allowed() {
+                        return None;
+                    }
                     if let Some(e) = self.alarms_event() {
                         return Some(e);
                     }

@@ -408,7 +408,7 @@ fn recording(e: &mut Exposition, app: &crate::app::App) {
 }
 
 fn mqtt(e: &mut Exposition, app: &crate::app::App) {
-    let Some(m) = app.mqtt.get() else {
+    let Some(m) = app.mqtt.read().unwrap_or_else(|p| p.into_inner()).clone() else {
         return;
     };
     e.one(
@@ -452,11 +452,18 @@ fn mqtt(e: &mut Exposition, app: &crate::app::App) {
     );
 }
 
-/// Resident set size from /proc (Linux); None elsewhere.
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// Resident set size (`VmRSS` in /proc, whatever the page size); None
+/// where there is no /proc.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]

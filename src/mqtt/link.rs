@@ -25,6 +25,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub struct Incoming {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// A retained message (replayed by the broker to every new subscriber).
+    pub retain: bool,
 }
 
 /// The connection's state as the publisher sees it.
@@ -117,6 +119,7 @@ pub fn start(
                     let msg = Incoming {
                         topic: p.topic.clone(),
                         payload: p.payload.to_vec(),
+                        retain: p.retain,
                     };
                     if in_tx.try_send(msg).is_err() {
                         tracing::warn!(topic = %p.topic, "MQTT message dropped: too many waiting");
@@ -181,23 +184,33 @@ impl Link {
 
     /// Says goodbye: `offline` on the status topic (retained), then a clean
     /// DISCONNECT (after which the broker does not send the last will).
-    /// Gives up after `limit`.
+    /// Everything within `limit`; the connection task ends in any case.
     pub async fn close(self, status_topic: &str, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         let mut state = self.state.clone();
         if state.borrow().connected {
-            let _ = self.publish(status_topic, b"offline".to_vec(), true).await;
-            let _ = tokio::time::timeout_at(deadline, self.client.disconnect()).await;
-            // The event loop ends once the DISCONNECT is written.
-            let _ = tokio::time::timeout_at(deadline, async {
+            let bye = async {
+                let _ = self.publish(status_topic, b"offline".to_vec(), true).await;
+                let _ = self.client.disconnect().await;
+                // The event loop reports the closed connection once the
+                // DISCONNECT is written.
                 while state.borrow().connected {
                     if state.changed().await.is_err() {
                         break;
                     }
                 }
-            })
-            .await;
+            };
+            let _ = tokio::time::timeout_at(deadline, bye).await;
         }
+        // Drop aborts the connection task.
+    }
+}
+
+impl Drop for Link {
+    /// A link dropped any way (a publisher aborted mid-shutdown included)
+    /// stops reconnecting: otherwise two connections with one client id
+    /// would take the session from each other forever.
+    fn drop(&mut self) {
         self.task.abort();
     }
 }

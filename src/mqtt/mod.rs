@@ -131,7 +131,7 @@ impl Publisher {
                 self.on_connect(&link).await;
             }
             if now.connected {
-                self.flush(&link).await;
+                self.flush(&link, &mut incoming, &stop).await;
             }
             tokio::select! {
                 c = app.points.next_change(&mut changes) => match c {
@@ -153,6 +153,7 @@ impl Publisher {
         }
         link.close(&self.topics.gateway_status(), Duration::from_secs(3))
             .await;
+        self.stats.connected.store(false, Relaxed);
     }
 
     /// A new connection: the broker may have lost anything (a restarted
@@ -176,8 +177,15 @@ impl Publisher {
     }
 
     /// Sends what is due; stops at the first failure (the connection is
-    /// going) and keeps the rest for the next connection.
-    async fn flush(&mut self, link: &link::Link) {
+    /// going) and keeps the rest for the next connection. A long republish
+    /// (every point after a reconnect) still handles `/set` between
+    /// messages and gives way to a stop.
+    async fn flush(
+        &mut self,
+        link: &link::Link,
+        incoming: &mut mpsc::Receiver<link::Incoming>,
+        stop: &watch::Receiver<bool>,
+    ) {
         if self.announce {
             if link
                 .publish(&self.topics.gateway_status(), b"online".to_vec(), true)
@@ -192,6 +200,12 @@ impl Publisher {
             self.announce = false;
         }
         while let Some(&p) = self.dirty.first() {
+            if *stop.borrow() {
+                return;
+            }
+            while let Ok(m) = incoming.try_recv() {
+                self.on_message(m);
+            }
             if self.publish_point(link, p).await.is_err() {
                 return;
             }
@@ -267,7 +281,14 @@ impl Publisher {
         let Some(id) = self.topics.point_of_set(&m.topic) else {
             return;
         };
-        match self.apply_set(&id, &m.payload) {
+        let outcome = if m.retain {
+            // The broker would replay it at every reconnect and re-command
+            // the relay each time.
+            Err("a retained /set is not obeyed (it would be replayed at every reconnect): publish it without the retain flag".to_string())
+        } else {
+            self.apply_set(&id, &m.payload)
+        };
+        match outcome {
             Ok(v) => {
                 self.stats.sets_accepted.fetch_add(1, Relaxed);
                 tracing::info!(point = %id, value = ?v, "MQTT set");

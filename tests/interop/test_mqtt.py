@@ -360,11 +360,24 @@ def test_a_broker_restart_is_survived(rig):
 
 def test_sigterm_says_offline_and_sigkill_leaves_the_last_will(rig):
     gw, _ = rig
+    # A retained /set is obeyed when it arrives, but the broker hands it
+    # out again to every new subscription: the replay must not re-command.
+    set_topic = f"vgw/{SITE}/nvr-1/alarm-out-1/set"
+    c = connect()
+    c.publish(set_topic, "true", qos=1, retain=True).wait_for_publish(TIMEOUT)
     gw.proc.send_signal(signal.SIGTERM)
     assert gw.proc.wait(timeout=20) == 0, _tail(gw.log)
     assert retained(f"vgw/{SITE}/status") == b"offline"
-    gw.start()
-    retained(f"vgw/{SITE}/status", lambda p: p == b"online", wait=30)
+    events = Listener(f"vgw/{SITE}/events")
+    try:
+        gw.start()
+        retained(f"vgw/{SITE}/status", lambda p: p == b"online", wait=30)
+        events.wait_for(lambda t, p: "retained" in json.loads(p).get("error", ""), "refusal of a replayed set")
+    finally:
+        events.close()
+        c.publish(set_topic, b"", qos=1, retain=True).wait_for_publish(TIMEOUT)
+        c.disconnect()
+        c.loop_stop()
     gw.proc.kill()
     gw.proc.wait(timeout=10)
     # The broker notices the dropped connection and publishes the will.
