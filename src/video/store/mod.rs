@@ -127,6 +127,30 @@ pub struct Fragment {
     pub keyframe: bool,
 }
 
+/// 72 on thread-priority's 0..=99 scale is nice -10 for a normal
+/// (SCHED_OTHER) thread on Linux.
+const WRITER_PRIORITY: u8 = 72;
+
+/// On a machine whose cores are saturated (the recording benchmark: 64
+/// streams and their peer on 2 cores) the writer thread was found mostly
+/// runnable rather than blocked on the disk, and the queue overflowed
+/// while it waited for a CPU. At nice -10 it keeps draining
+/// (docs/BENCHMARKS.md). Raising it needs CAP_SYS_NICE or an RLIMIT_NICE
+/// that allows it (systemd: `LimitNICE=-10`); otherwise the writer runs at
+/// normal priority, as before.
+fn raise_writer_priority() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
+    let Ok(v) = ThreadPriorityValue::try_from(WRITER_PRIORITY) else {
+        return;
+    };
+    match set_current_thread_priority(ThreadPriority::Crossplatform(v)) {
+        Ok(()) => tracing::debug!("recording writer thread at nice -10"),
+        Err(e) => tracing::info!(
+            "recording writer thread at normal priority (nice -10 needs CAP_SYS_NICE or LimitNICE=-10): {e:?}"
+        ),
+    }
+}
+
 /// State shared by the store, its stream writers and the writer thread.
 pub(crate) struct Shared {
     write_error: AtomicBool,
@@ -189,7 +213,10 @@ impl Store {
         let w = writer::Writer::new(root.clone(), db, cfg, shared.clone());
         let thread = std::thread::Builder::new()
             .name("vgw-rec-writer".into())
-            .spawn(move || w.run(rx))?;
+            .spawn(move || {
+                raise_writer_priority();
+                w.run(rx)
+            })?;
         Ok(Store {
             root,
             tx,
