@@ -45,14 +45,17 @@ impl Reloader {
         app: Arc<App>,
         config: PathBuf,
         data_dir: PathBuf,
-        mqtt: Option<crate::mqtt::Mqtt>,
+        (mqtt, mqtt_login): (
+            Option<crate::mqtt::Mqtt>,
+            Option<crate::config::secrets::Credential>,
+        ),
         mqtt_from_file: bool,
     ) -> Self {
         let text = std::fs::read_to_string(&config).unwrap_or_default();
         let retention = crate::video::service::store_config(&app.site).retention;
         let mqtt_settings = MqttApplied {
             settings: app.site.settings.mqtt.clone(),
-            login: login_of(&app.site.settings),
+            login: mqtt_login.map(|c| (c.username, c.password)),
         };
         Reloader {
             app,

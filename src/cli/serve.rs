@@ -266,14 +266,23 @@ fn start(
         let onvif = crate::drivers::onvif::spawn(&app, &credentials, Default::default());
         let scenario = devices.as_ref().map(|d| d.run_scenario());
         let recording = start_recording(&app, data_dir, &credentials);
-        let mqtt = start_mqtt(&app, &credentials);
+        // The broker login is looked up once, for the publisher and for
+        // the reloader to compare against.
+        let mqtt_login = app
+            .site
+            .settings
+            .mqtt
+            .as_ref()
+            .and_then(|s| s.credential.as_deref())
+            .and_then(credentials);
+        let mqtt = start_mqtt(&app, mqtt_login.clone());
         let (reloader, mqtt) = match reload {
             Some(r) => {
                 let reloader = super::reload::Reloader::new(
                     app.clone(),
                     r.config,
                     data_dir.to_path_buf(),
-                    mqtt,
+                    (mqtt, mqtt_login),
                     r.mqtt_from_file,
                 );
                 (Some(Arc::new(reloader)), None)
@@ -349,10 +358,9 @@ fn spawn_reload_on_sighup(
 /// (unreadable CA file) is logged and the gateway runs on without MQTT.
 fn start_mqtt(
     app: &Arc<App>,
-    credentials: &dyn Fn(&str) -> Option<crate::config::secrets::Credential>,
+    login: Option<crate::config::secrets::Credential>,
 ) -> Option<crate::mqtt::Mqtt> {
     let s = app.site.settings.mqtt.as_ref()?;
-    let login = s.credential.as_deref().and_then(credentials);
     if s.credential.is_some() && login.is_none() {
         tracing::warn!(credential = ?s.credential, "[mqtt] credential not in the secrets file; connecting without a login");
     }
