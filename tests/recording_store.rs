@@ -36,6 +36,45 @@ fn fragment_bytes(seq: u32, mdat: usize) -> Vec<u8> {
     v
 }
 
+/// Head (moof + mdat header) and payload apart, the payload in several
+/// buffers, as the recorder hands a fragment over (one buffer per frame);
+/// the times are the caller's.
+fn split(mut head: Vec<u8>) -> Fragment {
+    let mut rest = head.split_off(48 + 8);
+    let mut payload = Vec::new();
+    while rest.len() > 700 {
+        let tail = rest.split_off(700);
+        payload.push(std::mem::replace(&mut rest, tail));
+    }
+    payload.push(rest);
+    Fragment {
+        head,
+        payload,
+        start_90k: 0,
+        duration_90k: 0,
+        wall_ms: 0,
+        frames: 0,
+        keyframe: true,
+    }
+}
+
+/// A fragment numbered `seq` with `mdat` payload bytes.
+fn frag(seq: u32, mdat: usize) -> Fragment {
+    split(fragment_bytes(seq, mdat))
+}
+
+/// Second `i` from T0: one keyframe fragment of 25 frames.
+fn second(i: u32, mdat: usize) -> Fragment {
+    Fragment {
+        start_90k: u64::from(i) * SEC,
+        duration_90k: SEC as u32,
+        wall_ms: T0 + i64::from(i) * 1000,
+        frames: 25,
+        keyframe: true,
+        ..frag(i, mdat)
+    }
+}
+
 /// Tests drive syncs themselves (`sync_now`), so nothing depends on timing.
 fn manual_cfg(segment_secs: u32) -> StoreConfig {
     StoreConfig {
@@ -58,12 +97,12 @@ impl Feed {
         self.sent.insert(wall_ms, bytes.clone());
         self.w
             .fragment(Fragment {
-                bytes,
                 start_90k,
                 duration_90k: dur as u32,
                 wall_ms,
                 frames: 30,
                 keyframe,
+                ..split(bytes)
             })
             .unwrap();
     }
@@ -282,6 +321,41 @@ fn two_cameras_runs_gaps_usage_and_export() {
     assert!(store.durability_lag_p99().is_none());
 }
 
+/// A recorder faster than the writer, through a queue that holds one
+/// fragment: waiting for room loses nothing, and the recording has no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_makes_the_recorder_wait_instead_of_dropping() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = manual_cfg(3600);
+    cfg.queue_messages = 1;
+    cfg.queue_bytes = 64 << 10;
+    let store = Store::open(dir.path(), cfg).unwrap();
+    let w = store.stream("cam", "main", 0, 1);
+    w.init(init_segment(1), "avc1".into(), 640, 480).unwrap();
+    const N: u32 = 300;
+    // Built beforehand, so handing them over takes no time at all.
+    let frags: Vec<Fragment> = (0..N).map(|i| second(i, 60_000)).collect();
+    for f in frags {
+        w.fragment_when_room(f, Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.dropped(), 0);
+    let s2 = tokio::task::spawn_blocking(move || {
+        store.sync_now().unwrap();
+        store
+    });
+    let store = s2.await.unwrap();
+    let u = store.usage("cam").unwrap();
+    let frag_len = (48 + 8 + 60_000) as u64;
+    assert_eq!(
+        u.bytes,
+        init_segment(1).len() as u64 + u64::from(N) * frag_len
+    );
+    let runs = store.recordings("cam", "main", T0, T0 + 400_000).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+}
+
 /// The disk holds 200 kB: the oldest unlocked segments make room, the
 /// locked range survives and the newest video is recorded.
 #[test]
@@ -297,15 +371,7 @@ fn full_disk_deletes_oldest_unlocked_and_keeps_recording() {
     let w = store.stream("cam", "main", 0, 1);
     w.init(init_segment(1), "avc1".into(), 640, 480).unwrap();
     for i in 0..100u32 {
-        w.fragment(Fragment {
-            bytes: fragment_bytes(i, 10_000),
-            start_90k: u64::from(i) * SEC,
-            duration_90k: SEC as u32,
-            wall_ms: T0 + i64::from(i) * 1000,
-            frames: 25,
-            keyframe: true,
-        })
-        .unwrap();
+        w.fragment(second(i, 10_000)).unwrap();
         store.sync_now().unwrap();
     }
     let u = store.usage("cam").unwrap();
@@ -337,15 +403,7 @@ fn only_locked_data_left_is_flagged_and_recording_resumes_after_unlock() {
     let w = store.stream("cam", "main", 0, 1);
     w.init(init_segment(1), "avc1".into(), 640, 480).unwrap();
     let send = |i: u32| {
-        w.fragment(Fragment {
-            bytes: fragment_bytes(i, 10_000),
-            start_90k: u64::from(i) * SEC,
-            duration_90k: SEC as u32,
-            wall_ms: T0 + i64::from(i) * 1000,
-            frames: 25,
-            keyframe: true,
-        })
-        .unwrap();
+        w.fragment(second(i, 10_000)).unwrap();
         store.sync_now().unwrap();
     };
     for i in 0..20 {
@@ -405,12 +463,12 @@ fn per_camera_age_and_size_limits() {
         w.init(init_segment(1), "avc1".into(), 640, 480).unwrap();
         for i in 0..n {
             w.fragment(Fragment {
-                bytes: fragment_bytes(i, 5_000),
                 start_90k: u64::from(i) * 2 * SEC,
                 duration_90k: 2 * SEC as u32,
                 wall_ms: start + i64::from(i) * 2000,
                 frames: 50,
                 keyframe: true,
+                ..frag(i, 5_000)
             })
             .unwrap();
         }
@@ -463,12 +521,12 @@ fn crash_child() {
         let wall = t0 + i64::from(i) * 100;
         let ok = w
             .fragment(Fragment {
-                bytes: fragment_bytes(i, 20_000 + (i as usize % 13) * 1000),
                 start_90k: u64::from(i) * 9000,
                 duration_90k: 9000,
                 wall_ms: wall,
                 frames: 3,
                 keyframe: i % 10 == 0,
+                ..frag(i, 20_000 + (i as usize % 13) * 1000)
             })
             .is_ok();
         if ok {

@@ -362,6 +362,12 @@ fn recording(e: &mut Exposition, app: &crate::app::App) {
         rec.store.dropped() as f64,
     );
     e.one(
+        "vgw_recording_queue_bytes",
+        "gauge",
+        "Fragment bytes waiting for the recording writer (memory; fragments are dropped at the queue's limit).",
+        rec.store.queued_bytes() as f64,
+    );
+    e.one(
         "vgw_recording_write_errors_total",
         "counter",
         "Failed writes or syncs on the recording disk.",

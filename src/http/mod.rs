@@ -79,6 +79,7 @@ async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
         "recording": app.recording.get().map(|r| serde_json::json!({
             "cameras": r.cameras().count(),
             "fragments_dropped": r.store.dropped(),
+            "queued_bytes": r.store.queued_bytes(),
             "durability_lag_p99_ms": r.store.durability_lag_p99().map(|d| d.as_millis() as u64),
             "write_error": r.store.write_error(),
         })),

@@ -105,93 +105,135 @@ fn params_of(codec: Codec, v: &retina::codec::VideoParameters) -> Result<Params,
     })
 }
 
-/// One RTSP session: runs until the stream breaks, a timeout strikes, or
-/// `on_event` returns `Err` (the recorder's stop or refusal).
-pub async fn session(
-    url: &str,
-    credentials: Option<(String, String)>,
-    t: Timeouts,
-    on_event: &mut (dyn FnMut(Event) -> Result<(), IngestError> + Send),
-) -> Result<(), IngestError> {
-    let parsed = url::Url::parse(url).map_err(|_| IngestError::BadUrl(url.into()))?;
-    let creds =
-        credentials.map(|(username, password)| retina::client::Credentials { username, password });
-    let opts = retina::client::SessionOptions::default()
-        .creds(creds)
-        .user_agent(format!("vgw/{}", env!("CARGO_PKG_VERSION")));
-    let mut session = bounded(
-        "DESCRIBE",
-        t.request,
-        retina::client::Session::describe(parsed, opts),
-    )
-    .await?;
-    let found: Vec<String> = session
-        .streams()
-        .iter()
-        .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
-        .collect();
-    let (index, codec) = session
-        .streams()
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| match (s.media(), s.encoding_name()) {
-            ("video", "h264") => Some((i, Codec::H264)),
-            ("video", "h265") => Some((i, Codec::H265)),
+/// One playing RTSP session: [`Session::connect`], then [`Session::next`]
+/// until it fails. The caller decides when to ask for the next event, so a
+/// recorder whose store is full simply stops reading and the camera's
+/// video waits in the TCP connection.
+pub struct Session {
+    demuxed: retina::client::Demuxed,
+    index: usize,
+    codec: Codec,
+    frame_timeout: Duration,
+    /// Parameters from the SDP, reported by the first `next`.
+    sdp_params: Option<Params>,
+    /// A frame that brought new parameters: reported after them.
+    held: Option<Frame>,
+}
+
+impl Session {
+    /// DESCRIBE, SETUP (interleaved TCP) and PLAY, each bounded by
+    /// `t.request`.
+    pub async fn connect(
+        url: &str,
+        credentials: Option<(String, String)>,
+        t: Timeouts,
+    ) -> Result<Session, IngestError> {
+        let parsed = url::Url::parse(url).map_err(|_| IngestError::BadUrl(url.into()))?;
+        let creds = credentials
+            .map(|(username, password)| retina::client::Credentials { username, password });
+        let opts = retina::client::SessionOptions::default()
+            .creds(creds)
+            .user_agent(format!("vgw/{}", env!("CARGO_PKG_VERSION")));
+        let mut session = bounded(
+            "DESCRIBE",
+            t.request,
+            retina::client::Session::describe(parsed, opts),
+        )
+        .await?;
+        let found: Vec<String> = session
+            .streams()
+            .iter()
+            .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+            .collect();
+        let (index, codec) = session
+            .streams()
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| match (s.media(), s.encoding_name()) {
+                ("video", "h264") => Some((i, Codec::H264)),
+                ("video", "h265") => Some((i, Codec::H265)),
+                _ => None,
+            })
+            .ok_or_else(|| IngestError::NoVideo(found.join(", ")))?;
+        bounded(
+            "SETUP",
+            t.request,
+            session.setup(
+                index,
+                retina::client::SetupOptions::default()
+                    .transport(retina::client::Transport::default()),
+            ),
+        )
+        .await?;
+        // Parameters from the SDP, when the camera put them there;
+        // otherwise they arrive in-band with the first keyframe.
+        let sdp_params = match session.streams()[index].parameters() {
+            Some(retina::codec::ParametersRef::Video(v)) => Some(params_of(codec, v)?),
             _ => None,
-        })
-        .ok_or_else(|| IngestError::NoVideo(found.join(", ")))?;
-    bounded(
-        "SETUP",
-        t.request,
-        session.setup(
+        };
+        let playing = bounded(
+            "PLAY",
+            t.request,
+            session.play(retina::client::PlayOptions::default()),
+        )
+        .await?;
+        let demuxed = playing
+            .demuxed()
+            .map_err(|e| IngestError::Rtsp(e.to_string()))?;
+        Ok(Session {
+            demuxed,
             index,
-            retina::client::SetupOptions::default().transport(retina::client::Transport::default()),
-        ),
-    )
-    .await?;
-    // Parameters from the SDP, when the camera put them there; otherwise
-    // they arrive in-band with the first keyframe.
-    if let Some(retina::codec::ParametersRef::Video(v)) = session.streams()[index].parameters() {
-        on_event(Event::Params(params_of(codec, v)?))?;
+            codec,
+            frame_timeout: t.frame,
+            sdp_params,
+            held: None,
+        })
     }
-    let playing = bounded(
-        "PLAY",
-        t.request,
-        session.play(retina::client::PlayOptions::default()),
-    )
-    .await?;
-    let mut demuxed = playing
-        .demuxed()
-        .map_err(|e| IngestError::Rtsp(e.to_string()))?;
-    loop {
-        let item = match tokio::time::timeout(t.frame, demuxed.next()).await {
-            Err(_) => return Err(IngestError::Timeout("the next frame", t.frame)),
-            Ok(None) => return Err(IngestError::Rtsp("the camera ended the stream".into())),
-            Ok(Some(Err(e))) => return Err(IngestError::Rtsp(e.to_string())),
-            Ok(Some(Ok(item))) => item,
-        };
-        let retina::codec::CodecItem::VideoFrame(f) = item else {
-            continue;
-        };
-        if f.stream_id() != index {
-            continue;
+
+    /// The next parameter change or frame of the video track. Waits at
+    /// most the frame timeout for the camera.
+    pub async fn next(&mut self) -> Result<Event, IngestError> {
+        if let Some(p) = self.sdp_params.take() {
+            return Ok(Event::Params(p));
         }
-        if f.has_new_parameters() {
-            if let Some(retina::codec::ParametersRef::Video(v)) =
-                demuxed.streams()[index].parameters()
-            {
-                on_event(Event::Params(params_of(codec, v)?))?;
+        if let Some(f) = self.held.take() {
+            return Ok(Event::Frame(f));
+        }
+        loop {
+            let item = match tokio::time::timeout(self.frame_timeout, self.demuxed.next()).await {
+                Err(_) => return Err(IngestError::Timeout("the next frame", self.frame_timeout)),
+                Ok(None) => return Err(IngestError::Rtsp("the camera ended the stream".into())),
+                Ok(Some(Err(e))) => return Err(IngestError::Rtsp(e.to_string())),
+                Ok(Some(Ok(item))) => item,
+            };
+            let retina::codec::CodecItem::VideoFrame(f) = item else {
+                continue;
+            };
+            if f.stream_id() != self.index {
+                continue;
             }
+            let new_params = if f.has_new_parameters() {
+                match self.demuxed.streams()[self.index].parameters() {
+                    Some(retina::codec::ParametersRef::Video(v)) => Some(params_of(self.codec, v)?),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let frame = Frame {
+                ts_90k: f.timestamp().elapsed(),
+                random_access: f.is_random_access_point(),
+                loss: f.loss(),
+                data: f.into_data(),
+                received: SystemTime::now(),
+            };
+            return Ok(match new_params {
+                Some(p) => {
+                    self.held = Some(frame);
+                    Event::Params(p)
+                }
+                None => Event::Frame(frame),
+            });
         }
-        let ts_90k = f.timestamp().elapsed();
-        let random_access = f.is_random_access_point();
-        let loss = f.loss();
-        on_event(Event::Frame(Frame {
-            ts_90k,
-            data: f.into_data(),
-            random_access,
-            received: SystemTime::now(),
-            loss,
-        }))?;
     }
 }

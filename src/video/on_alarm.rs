@@ -58,7 +58,7 @@ impl AlarmGate {
             };
         }
         let closed = std::mem::replace(&mut self.open, false);
-        self.bytes += f.bytes.len();
+        self.bytes += f.len();
         let newest = f.wall_ms;
         self.buffer.push_back(f);
         // Keep what covers the pre-alarm time: a fragment is needed while
@@ -67,7 +67,7 @@ impl AlarmGate {
             && (self.buffer[1].wall_ms <= newest - self.pre_ms || self.bytes > MAX_BUFFER_BYTES)
         {
             if let Some(old) = self.buffer.pop_front() {
-                self.bytes -= old.bytes.len();
+                self.bytes -= old.len();
             }
         }
         Pass {
@@ -83,7 +83,8 @@ mod tests {
 
     fn frag(wall_ms: i64) -> Fragment {
         Fragment {
-            bytes: vec![0; 100],
+            head: vec![0; 20],
+            payload: vec![vec![0; 50], vec![0; 30]],
             start_90k: wall_ms as u64 * 90,
             duration_90k: 90_000,
             wall_ms,

@@ -23,6 +23,10 @@ pub const REFUSED_RETRY: Duration = Duration::from_secs(300);
 /// a second was tried for memory: twice the fragments overran the store's
 /// queue and used more memory, docs/BENCHMARKS.md.)
 const MAX_FRAGMENT_90K: i64 = 2 * 90_000;
+/// How long a recorder waits for room in the store's queue before it drops
+/// a fragment. Meanwhile it does not read its camera: the kernel's socket
+/// buffers (several MB, seconds of a camera stream) hold the video.
+pub const ROOM_WAIT: Duration = Duration::from_secs(5);
 
 /// What the health points show; updated by the recorder, read by a tick.
 #[derive(Default)]
@@ -58,9 +62,23 @@ fn wall_ms(t: SystemTime) -> i64 {
 
 struct Pending {
     ts_90k: i64,
+    /// The frame as received; handed to the store as it is (no copy).
     data: Vec<u8>,
+    size: u32,
     key: bool,
     wall_ms: i64,
+}
+
+/// What the recorder hands the store, in order: an init segment must reach
+/// it after the fragments cut under the parameters before it.
+enum Out {
+    Init {
+        segment: Vec<u8>,
+        rfc6381: String,
+        width: u32,
+        height: u32,
+    },
+    Fragment(Fragment),
 }
 
 /// Turns frames into fragments for one session.
@@ -81,6 +99,8 @@ struct Gop<'a> {
     next_decode: u64,
     /// Typical frame duration, for the last frame of a flushed GOP.
     last_delta: i64,
+    /// Init segments and fragments not yet handed to the store.
+    outbox: std::collections::VecDeque<Out>,
 }
 
 impl<'a> Gop<'a> {
@@ -102,6 +122,7 @@ impl<'a> Gop<'a> {
             next_decode: 0,
             // 25 fps until the stream says otherwise.
             last_delta: 3600,
+            outbox: std::collections::VecDeque::new(),
         }
     }
 
@@ -121,14 +142,12 @@ impl<'a> Gop<'a> {
                     Codec::H264 => "h264",
                     Codec::H265 => "h265",
                 };
-                self.writer
-                    .init(
-                        mp4::init_segment(&track),
-                        p.rfc6381.clone(),
-                        p.width,
-                        p.height,
-                    )
-                    .map_err(|e| IngestError::Unrecordable(format!("store: {e}")))?;
+                self.outbox.push_back(Out::Init {
+                    segment: mp4::init_segment(&track),
+                    rfc6381: p.rfc6381.clone(),
+                    width: p.width,
+                    height: p.height,
+                });
                 tracing::info!(codec, rfc6381 = %p.rfc6381, width = p.width, height = p.height, "recording parameters");
                 self.param_sets = h26x::parse_decoder_config(p.codec, &p.extra_data).ok();
                 self.params = Some(p);
@@ -191,10 +210,15 @@ impl<'a> Gop<'a> {
                 self.last_delta = d;
             }
         }
+        let Ok(size) = u32::try_from(f.data.len()) else {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
         self.frames.push(Pending {
             ts_90k: f.ts_90k,
             wall_ms: wall_ms(f.received),
             data: f.data,
+            size,
             key,
         });
         Ok(())
@@ -218,21 +242,26 @@ impl<'a> Gop<'a> {
                 (end - self.frames[i].ts_90k).clamp(1, i64::from(u32::MAX)) as u32
             })
             .collect();
-        let samples: Vec<mp4::Sample<'_>> = self
+        let samples: Vec<mp4::SampleMeta> = self
             .frames
             .iter()
             .zip(&durations)
-            .map(|(f, &d)| mp4::Sample {
+            .map(|(f, &d)| mp4::SampleMeta {
                 duration: d,
+                size: f.size,
                 is_sync: f.key,
-                data: &f.data,
             })
             .collect();
         let seq = self.stats.fragments.fetch_add(1, Ordering::Relaxed) as u32 + 1;
-        let bytes = mp4::fragment(seq, self.next_decode, &samples);
+        let head = mp4::fragment_head(seq, self.next_decode, &samples);
         let duration: u64 = durations.iter().map(|&d| u64::from(d)).sum();
         let frag = Fragment {
-            bytes,
+            head,
+            payload: self
+                .frames
+                .iter_mut()
+                .map(|f| std::mem::take(&mut f.data))
+                .collect(),
             start_90k: self.next_decode,
             duration_90k: duration.min(u64::from(u32::MAX)) as u32,
             wall_ms: self.frames[0].wall_ms,
@@ -257,9 +286,35 @@ impl<'a> Gop<'a> {
                 pass.write
             }
         };
-        for f in write {
+        self.outbox.extend(write.into_iter().map(Out::Fragment));
+    }
+
+    /// Hands what is in the outbox to the store, in order. With
+    /// `wait_for_room`, a fragment waits up to that long while the store's
+    /// queue is full; without, it is dropped at once (at the end of a
+    /// session, and for replays that pace the writer themselves).
+    async fn deliver(&mut self, wait_for_room: Option<Duration>) -> Result<(), IngestError> {
+        while let Some(out) = self.outbox.pop_front() {
+            let f = match out {
+                Out::Init {
+                    segment,
+                    rfc6381,
+                    width,
+                    height,
+                } => {
+                    self.writer
+                        .init(segment, rfc6381, width, height)
+                        .map_err(|e| IngestError::Unrecordable(format!("store: {e}")))?;
+                    continue;
+                }
+                Out::Fragment(f) => f,
+            };
             let frames = u64::from(f.frames);
-            match self.writer.fragment(f) {
+            let r = match wait_for_room {
+                Some(limit) => self.writer.fragment_when_room(f, limit).await,
+                None => self.writer.fragment(f),
+            };
+            match r {
                 Ok(()) => self.stats.recording.store(true, Ordering::Relaxed),
                 Err(e) => {
                     self.stats.dropped.fetch_add(frames, Ordering::Relaxed);
@@ -267,6 +322,44 @@ impl<'a> Gop<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// [`Gop::deliver`] without waiting, from synchronous code (it never
+    /// awaits anything then).
+    fn deliver_now(&mut self) -> Result<(), IngestError> {
+        futures::executor::block_on(self.deliver(None))
+    }
+}
+
+/// One session: connect, then events into `gop` and fragments to the
+/// store, until the stream fails or `stop` turns true. Waiting for the
+/// store's room is never cut short by `stop`, so no cut fragment is lost
+/// (the wait is bounded by [`ROOM_WAIT`]).
+async fn record_session(
+    url: &str,
+    credentials: Option<(String, String)>,
+    timeouts: ingest::Timeouts,
+    gop: &mut Gop<'_>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), IngestError> {
+    let mut session = tokio::select! {
+        s = ingest::Session::connect(url, credentials, timeouts) => s?,
+        _ = stop.changed() => return Err(IngestError::Stopped),
+    };
+    loop {
+        if *stop.borrow() {
+            return Err(IngestError::Stopped);
+        }
+        let e = tokio::select! {
+            e = session.next() => e?,
+            _ = stop.changed() => return Err(IngestError::Stopped),
+        };
+        if matches!(e, Event::Frame(_)) && !gop.stats.connected.load(Ordering::Relaxed) {
+            gop.stats.connected.store(true, Ordering::Relaxed);
+        }
+        gop.on_event(e)?;
+        gop.deliver(Some(ROOM_WAIT)).await?;
     }
 }
 
@@ -289,23 +382,11 @@ pub async fn run(
         let started = std::time::Instant::now();
         let result = {
             let mut gop = Gop::new(&writer, gate.as_mut(), &stats);
-            let stop_flag = stop.clone();
-            let mut on_event = |e: Event| -> Result<(), IngestError> {
-                if *stop_flag.borrow() {
-                    return Err(IngestError::Stopped);
-                }
-                if matches!(e, Event::Frame(_)) && !stats.connected.load(Ordering::Relaxed) {
-                    stats.connected.store(true, Ordering::Relaxed);
-                }
-                gop.on_event(e)
-            };
-            let r = tokio::select! {
-                r = ingest::session(&url, credentials.clone(), timeouts, &mut on_event) => r,
-                _ = stop.changed() => Err(IngestError::Stopped),
-            };
+            let r = record_session(&url, credentials.clone(), timeouts, &mut gop, &mut stop).await;
             // What arrived before the break is kept.
             gop.flush(None);
-            r
+            let delivered = gop.deliver(None).await;
+            r.and(delivered)
         };
         writer.gap();
         stats.connected.store(false, Ordering::Relaxed);
@@ -410,11 +491,13 @@ pub fn replay_clip(
             received: start + Duration::from_micros(ts as u64 * 100 / 9),
             loss: 0,
         }))?;
+        gop.deliver_now()?;
         if i % 25 == 24 {
             pace();
         }
     }
     gop.flush(None);
+    gop.deliver_now()?;
     pace();
     Ok(frames)
 }
@@ -448,6 +531,7 @@ mod tests {
             feed_one(&mut gop, codec, clip, &mut ts)?;
         }
         gop.flush(None);
+        gop.deliver_now()?;
         Ok(())
     }
 
@@ -467,6 +551,7 @@ mod tests {
                 received: SystemTime::now(),
                 loss: 0,
             }))?;
+            gop.deliver_now()?;
             *ts += 3600;
         }
         Ok(())

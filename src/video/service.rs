@@ -106,6 +106,7 @@ pub fn store_config(site: &crate::model::Site) -> StoreConfig {
             ))
         })
         .collect();
+    cfg.queue_bytes = super::store::queue_bytes_for(cfg.retention.cameras.len());
     cfg
 }
 

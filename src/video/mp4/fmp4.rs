@@ -48,15 +48,28 @@ const DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
 /// trun flags: data-offset, per-sample duration, size and flags present.
 const TRUN_FLAGS: u32 = 0x0001 | 0x0100 | 0x0200 | 0x0400;
 
-/// One movie fragment: moof (mfhd, traf with tfhd, tfdt and trun) followed
-/// by an mdat holding the samples in order. `sequence` should grow by one per
-/// fragment; `base_decode_time` is the first sample's decode time in ticks
-/// since the start of the recording's timeline.
+/// What a fragment's moof says of one sample; the sample's bytes are in
+/// the mdat that follows.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleMeta {
+    /// 90 kHz ticks until the next frame.
+    pub duration: u32,
+    pub size: u32,
+    pub is_sync: bool,
+}
+
+/// The head of one movie fragment: moof (mfhd, traf with tfhd, tfdt and
+/// trun) and the header of the mdat that must follow it, holding the
+/// samples' bytes in order. The recorder appends frames to that payload as
+/// they arrive and builds only this head at the cut, so no video is copied.
+/// `sequence` should grow by one per fragment; `base_decode_time` is the
+/// first sample's decode time in ticks since the start of the recording's
+/// timeline.
 ///
 /// # Panics
-/// If a sample or the fragment exceeds 4 GiB (a GOP never does).
-pub fn fragment(sequence: u32, base_decode_time: u64, samples: &[Sample]) -> Vec<u8> {
-    let payload: u64 = samples.iter().map(|s| s.data.len() as u64).sum();
+/// If there are more than 2^32 samples (a GOP never has).
+pub fn fragment_head(sequence: u32, base_decode_time: u64, samples: &[SampleMeta]) -> Vec<u8> {
+    let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
     let mdat = mdat_header(payload);
     let mut w = BoxWriter::new();
     w.begin(b"moof");
@@ -76,7 +89,7 @@ pub fn fragment(sequence: u32, base_decode_time: u64, samples: &[Sample]) -> Vec
     w.u32(0); // data_offset, patched below once the moof size is known
     for s in samples {
         w.u32(s.duration);
-        w.u32(u32::try_from(s.data.len()).expect("sample larger than 4 GiB"));
+        w.u32(s.size);
         w.u32(if s.is_sync {
             SYNC_SAMPLE_FLAGS
         } else {
@@ -90,8 +103,26 @@ pub fn fragment(sequence: u32, base_decode_time: u64, samples: &[Sample]) -> Vec
     // The first sample starts right after the mdat header.
     let data_offset = i32::try_from(out.len() + mdat.len()).expect("moof larger than 2 GiB");
     out[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
-    out.reserve(mdat.len() + payload as usize);
     out.extend_from_slice(&mdat);
+    out
+}
+
+/// One whole movie fragment in one buffer: [`fragment_head`] followed by
+/// the samples' bytes (for tests and tools; the recorder keeps the two
+/// apart).
+///
+/// # Panics
+/// If a sample exceeds 4 GiB.
+pub fn fragment(sequence: u32, base_decode_time: u64, samples: &[Sample]) -> Vec<u8> {
+    let meta: Vec<SampleMeta> = samples
+        .iter()
+        .map(|s| SampleMeta {
+            duration: s.duration,
+            size: u32::try_from(s.data.len()).expect("sample larger than 4 GiB"),
+            is_sync: s.is_sync,
+        })
+        .collect();
+    let mut out = fragment_head(sequence, base_decode_time, &meta);
     for s in samples {
         out.extend_from_slice(s.data);
     }

@@ -16,7 +16,7 @@ mod read;
 mod sample_entry;
 
 pub use export::{export_header, export_len, ExportSample};
-pub use fmp4::{fragment, init_segment, Sample};
+pub use fmp4::{fragment, fragment_head, init_segment, Sample, SampleMeta};
 pub use read::{read_fragment, FragmentInfo, SampleInfo};
 pub use sample_entry::{codec_of_sample_entry, sample_entry_from};
 

@@ -4,11 +4,16 @@
 //! and export need.
 //!
 //! Data flow: each ingest task holds a [`StreamWriter`] and hands it init
-//! segments and fragments. Those calls never block and never touch the
-//! disk: they put a message on the store's bounded queue and return
-//! `Err(StoreError::Backpressure)` at once when it is full (the ingest
-//! counts a drop; the store then starts a new segment after a visible
-//! gap). The writer thread appends to the segment files and, every
+//! segments and fragments. Those calls never touch the disk: they put a
+//! message on the store's bounded queue. When it is full,
+//! [`StreamWriter::fragment_when_room`] waits (asynchronously, bounded) for
+//! room, so the recorder stops reading its camera's socket and a stall of
+//! the disk or of the writer's CPU is absorbed by the kernel's TCP buffers
+//! rather than by our memory or by dropping video; past the bound, and
+//! always for [`StreamWriter::fragment`], it returns
+//! `Err(StoreError::Backpressure)` (the ingest counts a drop; the store
+//! then starts a new segment after a visible gap). The writer thread
+//! appends to the segment files and, every
 //! `sync_interval`, fdatasyncs what it wrote and indexes it in one
 //! transaction, so the index never points at bytes a crash could lose.
 //!
@@ -45,7 +50,7 @@ use writer::{InitSeg, Msg, StreamKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The writer's queue is full: the data was not taken. Never blocks.
+    /// The writer's queue is full: the data was not taken.
     #[error("recording queue full")]
     Backpressure,
     /// The store was shut down.
@@ -76,7 +81,8 @@ pub struct StoreConfig {
     /// Messages the queue holds at most (for all streams of this store).
     pub queue_messages: usize,
     /// Fragment bytes the queue holds at most, so 256 large fragments
-    /// cannot pin unbounded memory behind a slow disk.
+    /// cannot pin unbounded memory behind a slow disk. This is most of the
+    /// recorder's memory at the peak: see [`queue_bytes_for`].
     pub queue_bytes: usize,
     /// A stream silent this long has its segment closed.
     pub idle_close: Duration,
@@ -92,7 +98,7 @@ impl Default for StoreConfig {
             segment_secs: 60,
             sync_interval: Duration::from_secs(1),
             queue_messages: 256,
-            queue_bytes: 64 << 20,
+            queue_bytes: queue_bytes_for(0),
             idle_close: writer::IDLE_CLOSE,
             retention_interval: Duration::from_secs(10),
             retention: RetentionConfig {
@@ -105,6 +111,14 @@ impl Default for StoreConfig {
     }
 }
 
+/// The queue's byte limit for `streams` streams: 0.5 MiB each (a second
+/// of a 4 Mbit/s stream), at least 16 MiB and at most 256 MiB. With
+/// recorders waiting for room rather than dropping, the queue only has to
+/// smooth the writer's 1 s sync rhythm; longer stalls wait in the sockets.
+pub fn queue_bytes_for(streams: usize) -> usize {
+    (streams << 19).clamp(16 << 20, 256 << 20)
+}
+
 impl StoreConfig {
     fn disk_budget_left(&self, used: u64) -> Option<u64> {
         self.retention
@@ -113,10 +127,17 @@ impl StoreConfig {
     }
 }
 
-/// One fragment (`moof`+`mdat`, usually one GOP) of a stream.
+/// One fragment (`moof`+`mdat`, usually one GOP) of a stream, as parts
+/// written one after the other: the moof and mdat header, then every
+/// frame in the buffer it arrived in. Cutting a fragment copies no video,
+/// so a GOP is never held twice, and memory grows frame by frame rather
+/// than by GOP-sized buffers (docs/BENCHMARKS.md, memory).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fragment {
-    pub bytes: Vec<u8>,
+    /// moof and the mdat's header.
+    pub head: Vec<u8>,
+    /// The mdat's payload: the samples' bytes, one buffer per sample.
+    pub payload: Vec<Vec<u8>>,
     /// Start on the stream's 90 kHz timeline (monotonic within a session).
     pub start_90k: u64,
     pub duration_90k: u32,
@@ -125,6 +146,17 @@ pub struct Fragment {
     pub frames: u32,
     /// Starts with a keyframe (export can begin here).
     pub keyframe: bool,
+}
+
+impl Fragment {
+    /// Bytes on disk: head and payload.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.payload.iter().map(Vec::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// 72 on thread-priority's 0..=99 scale is nice -10 for a normal
@@ -158,6 +190,9 @@ pub(crate) struct Shared {
     retention_blocked: AtomicBool,
     dropped: AtomicU64,
     queued_bytes: AtomicUsize,
+    /// Woken by the writer thread each time it takes a fragment off the
+    /// queue: streams waiting for room try again.
+    room: tokio::sync::Notify,
     lags: lag::Lags,
 }
 
@@ -206,6 +241,7 @@ impl Store {
             retention_blocked: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             queued_bytes: AtomicUsize::new(0),
+            room: tokio::sync::Notify::new(),
             lags: lag::Lags::new(cfg.lag_samples),
         });
         let (tx, rx) = sync_channel(cfg.queue_messages.max(1));
@@ -309,6 +345,12 @@ impl Store {
     /// Fragments refused with `Backpressure` since start.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Fragment bytes handed over and not yet written: memory the queue
+    /// holds now (at most `queue_bytes`, then fragments are dropped).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
     }
 
     /// p99 of the time from `fragment()` to its index row, over the last
@@ -418,6 +460,14 @@ impl Drop for Store {
     }
 }
 
+/// What became of a fragment offered to the queue.
+enum Offer {
+    Queued,
+    /// No room now: the fragment, given back untouched.
+    Full(Fragment),
+    Failed(StoreError),
+}
+
 /// What a stream writer still has to tell the writer thread; carried on
 /// the next fragment so a full queue can never lose an init segment or a
 /// gap.
@@ -470,24 +520,62 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Queues a fragment. `Err(Backpressure)` when the queue is full: the
-    /// fragment is dropped (and counted), and the next accepted one starts
-    /// a new segment after a gap, so the hole shows in the index.
+    /// Queues a fragment at once. `Err(Backpressure)` when the queue is
+    /// full: the fragment is dropped (and counted), and the next accepted
+    /// one starts a new segment after a gap, so the hole shows in the index.
     pub fn fragment(&self, f: Fragment) -> Result<(), StoreError> {
+        match self.offer(f) {
+            Offer::Queued => Ok(()),
+            Offer::Full(_) => Err(self.refuse()),
+            Offer::Failed(e) => Err(e),
+        }
+    }
+
+    /// Queues a fragment, waiting up to `limit` for room when the queue is
+    /// full (the caller, not reading its camera meanwhile, leaves the video
+    /// in the socket). `Err(Backpressure)` once `limit` has passed: the
+    /// fragment is dropped as by [`StreamWriter::fragment`].
+    pub async fn fragment_when_room(&self, f: Fragment, limit: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut f = f;
+        loop {
+            // Registered before trying, so a wake-up between the failed try
+            // and the wait is not missed.
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            f = match self.offer(f) {
+                Offer::Queued => return Ok(()),
+                Offer::Full(back) => back,
+                Offer::Failed(e) => return Err(e),
+            };
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                // One last try: room may have come with the deadline.
+                return self.fragment(f);
+            }
+        }
+    }
+
+    /// A fragment the queue could not take is dropped: counted, and the
+    /// next one starts a new segment after a gap.
+    fn refuse(&self) -> StoreError {
+        self.side().gap = true;
+        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        StoreError::Backpressure
+    }
+
+    /// Puts the fragment on the queue if there is room; gives it back if
+    /// not, changing nothing.
+    fn offer(&self, f: Fragment) -> Offer {
         let mut s = self.side();
         if !s.has_init {
-            return Err(StoreError::NoInit);
+            return Offer::Failed(StoreError::NoInit);
         }
-        let n = f.bytes.len();
-        let refuse = |s: &mut Side| {
-            s.gap = true;
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            StoreError::Backpressure
-        };
+        let n = f.len();
         let queued = self.shared.queued_bytes.fetch_add(n, Ordering::Relaxed);
         if queued + n > self.queue_bytes && queued > 0 {
             self.shared.queued_bytes.fetch_sub(n, Ordering::Relaxed);
-            return Err(refuse(&mut s));
+            return Offer::Full(f);
         }
         let msg = Msg::Fragment {
             key: self.key.clone(),
@@ -500,13 +588,14 @@ impl StreamWriter {
             Ok(()) => {
                 s.init = None;
                 s.gap = false;
-                Ok(())
+                Offer::Queued
             }
             Err(e) => {
                 self.shared.queued_bytes.fetch_sub(n, Ordering::Relaxed);
                 match e {
-                    TrySendError::Full(_) => Err(refuse(&mut s)),
-                    TrySendError::Disconnected(_) => Err(StoreError::Closed),
+                    TrySendError::Full(Msg::Fragment { frag, .. }) => Offer::Full(frag),
+                    TrySendError::Full(_) => unreachable!("the message built above is a fragment"),
+                    TrySendError::Disconnected(_) => Offer::Failed(StoreError::Closed),
                 }
             }
         }
