@@ -14,6 +14,7 @@ pub mod drivers;
 pub mod fsutil;
 pub mod graph;
 pub mod haystack;
+pub mod heap;
 pub mod http;
 pub mod model;
 pub mod mqtt;

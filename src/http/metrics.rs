@@ -364,7 +364,7 @@ fn recording(e: &mut Exposition, app: &crate::app::App) {
     e.one(
         "vgw_recording_queue_bytes",
         "gauge",
-        "Fragment bytes waiting for the recording writer (memory; fragments are dropped at the queue's limit).",
+        "Fragment bytes waiting for the recording writer (memory; at its limit recorders wait, then drop).",
         rec.store.queued_bytes() as f64,
     );
     e.one(

@@ -111,12 +111,12 @@ impl Default for StoreConfig {
     }
 }
 
-/// The queue's byte limit for `streams` streams: 0.5 MiB each (a second
-/// of a 4 Mbit/s stream), at least 16 MiB and at most 256 MiB. With
+/// The queue's byte limit for `streams` streams: 0.25 MiB each (half a
+/// second of a 4 Mbit/s stream), at least 16 MiB and at most 256 MiB. With
 /// recorders waiting for room rather than dropping, the queue only has to
 /// smooth the writer's 1 s sync rhythm; longer stalls wait in the sockets.
 pub fn queue_bytes_for(streams: usize) -> usize {
-    (streams << 19).clamp(16 << 20, 256 << 20)
+    (streams << 18).clamp(16 << 20, 256 << 20)
 }
 
 impl StoreConfig {

@@ -119,6 +119,8 @@ pub struct Writer {
     next_seg: u64,
     error_logged: bool,
     retention_due: bool,
+    /// Most bytes the queue held since the heap was last trimmed.
+    queue_high_water: usize,
 }
 
 impl Writer {
@@ -139,6 +141,7 @@ impl Writer {
             next_seg: 0,
             error_logged: false,
             retention_due: true,
+            queue_high_water: 0,
         }
     }
 
@@ -156,9 +159,11 @@ impl Writer {
                     frag,
                     queued,
                 }) => {
-                    self.shared
+                    let was = self
+                        .shared
                         .queued_bytes
                         .fetch_sub(frag.len(), Ordering::Relaxed);
+                    self.queue_high_water = self.queue_high_water.max(was);
                     self.shared.room.notify_waiters();
                     self.fragment(key, init, after_gap, frag, queued);
                 }
@@ -199,6 +204,7 @@ impl Writer {
             let now = Instant::now();
             if now >= next_sync {
                 self.sync();
+                self.trim_after_burst();
                 next_sync = now + self.cfg.sync_interval;
                 let periodic = now >= next_retention;
                 if periodic {
@@ -520,6 +526,18 @@ impl Writer {
             .is_some_and(|(free, total)| free < self.cfg.retention.floor(total));
         if periodic || low || self.retention_due {
             self.retention();
+        }
+    }
+
+    /// Once a burst that filled a quarter of the queue has drained, gives
+    /// the freed memory back (crate::heap): otherwise every disk stall would
+    /// leave its high-water mark in the RSS for good.
+    fn trim_after_burst(&mut self) {
+        let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
+        if self.queue_high_water >= self.cfg.queue_bytes / 4 && queued <= self.cfg.queue_bytes / 16
+        {
+            self.queue_high_water = 0;
+            crate::heap::release_free_memory();
         }
     }
 
