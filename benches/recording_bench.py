@@ -74,18 +74,28 @@ def frames_in_index(data: str, since_ms: int, until_ms: int) -> dict:
 
 
 def frames_lost(data: str, since_ms: int, until_ms: int, fps: int) -> int:
-    """Frames missing inside each camera's recording of the window: the
-    wall-clock span its fragments cover minus the duration they hold (a
-    dropped fragment or a reconnect leaves a hole there), in frames. Unlike
-    expected − recorded, it does not count the whole GOPs cut off at the
-    window's edges."""
+    """Frames missing inside each camera's recording of the window, from the
+    holes between consecutive fragments: on the camera's 90 kHz timeline
+    within a session (the recorder advances it past a dropped fragment),
+    on the wall clock across a reconnect (the timeline restarts). Unlike
+    expected − recorded, it does not count the GOPs cut off at the window's
+    edges."""
     db = sqlite3.connect(f"file:{data}/recordings/index.sqlite?mode=ro", uri=True)
     rows = db.execute(
-        "SELECT MAX(f.wall_ms + f.duration_90k / 90) - MIN(f.wall_ms), SUM(f.duration_90k) / 90 "
-        "FROM fragments f JOIN segments s ON s.id = f.segment "
-        "WHERE f.wall_ms >= ? AND f.wall_ms < ? GROUP BY s.camera", (since_ms, until_ms)).fetchall()
+        "SELECT s.camera, f.start_90k, f.duration_90k, f.wall_ms FROM fragments f "
+        "JOIN segments s ON s.id = f.segment WHERE f.wall_ms >= ? AND f.wall_ms < ? "
+        "ORDER BY s.camera, f.wall_ms", (since_ms, until_ms)).fetchall()
     db.close()
-    return sum(max(0, round((span - held) * fps / 1000)) for span, held in rows)
+    hole_ticks = 0
+    for prev, cur in zip(rows, rows[1:]):
+        if prev[0] != cur[0]:
+            continue
+        end = prev[1] + prev[2]
+        if cur[1] >= prev[1]:
+            hole_ticks += max(0, cur[1] - end)
+        else:
+            hole_ticks += max(0, (cur[3] - prev[3]) * 90 - prev[2])
+    return round(hole_ticks * fps / 90000)
 
 
 def main():
@@ -201,7 +211,7 @@ Machine: {platform.machine()}, {os.cpu_count()} cores. Peer: gst-rtsp-server (De
 | measure | vgw | goal | ffmpeg ×{n} |
 |---|---|---|---|
 | frames recorded per stream over {a.minutes:g} min (expected {expected:.0f}) | min {got[0]}, median {got[len(got) // 2]}, max {got[-1]} | — | |
-| frames lost (holes in each camera's recording: wall-clock span − recorded duration, all streams) | {lost} | 0 | |
+| frames lost (holes between consecutive fragments of each camera, all streams) | {lost} | 0 | |
 | fragments dropped by backpressure | {health['fragments_dropped']} | 0 | |
 | CPU, % of one core | {cpu:.1f} % | ≤ 25 % | {ff_cpu:.1f} % (ratio {ff_cpu / max(cpu, 0.01):.1f}×) |
 | memory above the same gateway recording nothing | {per_stream:.2f} MB per stream (peak RSS {rss_peak:.0f} MB, base {base_rss:.0f} MB) | ≤ 1.5 MB | |
