@@ -73,13 +73,14 @@ def frames_in_index(data: str, since_ms: int, until_ms: int) -> dict:
     return dict(rows)
 
 
-def frames_lost(data: str, since_ms: int, until_ms: int, fps: int) -> int:
+def frames_lost(data: str, since_ms: int, until_ms: int, fps: int, cameras: list) -> int:
     """Frames missing inside each camera's recording of the window, from the
     holes between consecutive fragments: on the camera's 90 kHz timeline
     within a session (the recorder advances it past a dropped fragment),
-    on the wall clock across a reconnect (the timeline restarts). Unlike
-    expected − recorded, it does not count the GOPs cut off at the window's
-    edges."""
+    on the wall clock across a reconnect (the timeline restarts); plus,
+    for a camera that started late, stopped early or recorded nothing, the
+    time missing at the window's edges beyond one fragment. Unlike
+    expected − recorded, it does not count the GOPs cut off at the edges."""
     db = sqlite3.connect(f"file:{data}/recordings/index.sqlite?mode=ro", uri=True)
     rows = db.execute(
         "SELECT s.camera, f.start_90k, f.duration_90k, f.wall_ms FROM fragments f "
@@ -91,11 +92,22 @@ def frames_lost(data: str, since_ms: int, until_ms: int, fps: int) -> int:
         if prev[0] != cur[0]:
             continue
         end = prev[1] + prev[2]
-        if cur[1] >= prev[1]:
+        if cur[1] > prev[1]:
             hole_ticks += max(0, cur[1] - end)
         else:
             hole_ticks += max(0, (cur[3] - prev[3]) * 90 - prev[2])
-    return round(hole_ticks * fps / 90000)
+    # A camera that started late, stopped early or recorded nothing: the
+    # missing time at the window's edges, beyond the 2 s a fragment spans.
+    edges_ms = 0
+    for cam in cameras:
+        mine = [r for r in rows if r[0] == cam]
+        if not mine:
+            edges_ms += until_ms - since_ms
+            continue
+        head = mine[0][3] - since_ms
+        tail = until_ms - (mine[-1][3] + mine[-1][2] // 90)
+        edges_ms += sum(t for t in (head, tail) if t > 2000)
+    return round(hole_ticks * fps / 90000 + edges_ms * fps / 1000)
 
 
 def main():
@@ -176,7 +188,7 @@ def main():
                     p.kill()
             time.sleep(3)  # the last second reaches the index
             frames = frames_in_index(data, t0_ms, t1_ms - 2000)
-            lost = frames_lost(data, t0_ms, t1_ms - 2000, a.fps)
+            lost = frames_lost(data, t0_ms, t1_ms - 2000, a.fps, [f"cam-{k:03}" for k in range(1, n + 1)])
             expected = a.fps * (t1_ms - 2000 - t0_ms) / 1000
             # Export: the longest run of one camera.
             token = requests.post(f"{base}/api/login", auth=(USER, PASSWORD), timeout=30).json()["token"]

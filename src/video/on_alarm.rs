@@ -35,6 +35,14 @@ impl AlarmGate {
         }
     }
 
+    /// The stream's parameters changed: buffered pre-alarm fragments belong
+    /// to the old init segment and could not be written after the new one,
+    /// so they are dropped.
+    pub fn discard_buffer(&mut self) {
+        self.buffer.clear();
+        self.bytes = 0;
+    }
+
     /// Takes the next fragment. The alarm window runs from `armed_from_ms`
     /// (the alarm) to `armed_until_ms` (0: never armed); what is written
     /// starts `pre_alarm_s` before the alarm, at the keyframe before that.
@@ -111,5 +119,21 @@ mod tests {
         let p = g.pass(frag(16_000), 10_500, 15_500);
         assert!(p.closed && p.write.is_empty());
         assert!(!g.pass(frag(17_000), 10_500, 15_500).closed);
+    }
+
+    /// Fragments buffered under the old parameters must not be written
+    /// after the new init segment: an alarm after a change writes only new
+    /// ones.
+    #[test]
+    fn a_parameter_change_discards_the_pre_alarm_buffer() {
+        let mut g = AlarmGate::new(5);
+        for t in 1..=3 {
+            g.pass(frag(t * 1000), 0, 0);
+        }
+        g.discard_buffer();
+        g.pass(frag(4000), 0, 0);
+        let p = g.pass(frag(5000), 5_500, 9_000);
+        let times: Vec<i64> = p.write.iter().map(|f| f.wall_ms).collect();
+        assert_eq!(times, [4000, 5000]);
     }
 }

@@ -24,8 +24,9 @@ pub const REFUSED_RETRY: Duration = Duration::from_secs(300);
 /// queue and used more memory, docs/BENCHMARKS.md.)
 const MAX_FRAGMENT_90K: i64 = 2 * 90_000;
 /// How long a recorder waits for room in the store's queue before it drops
-/// a fragment. Meanwhile it does not read its camera: the kernel's socket
-/// buffers (several MB, seconds of a camera stream) hold the video.
+/// a fragment. Meanwhile it does not read its camera: the video waits in
+/// the connection (our receive buffer, the camera's send buffer; how much
+/// fits depends on the camera, docs/recording.md).
 pub const ROOM_WAIT: Duration = Duration::from_secs(5);
 
 /// What the health points show; updated by the recorder, read by a tick.
@@ -101,6 +102,12 @@ struct Gop<'a> {
     last_delta: i64,
     /// Init segments and fragments not yet handed to the store.
     outbox: std::collections::VecDeque<Out>,
+    /// Frames' wall-clock times, robust to frames read late.
+    clock: super::wall_clock::WallClock,
+    /// The last wait for room ended in a drop: don't wait again until the
+    /// store takes a fragment, or a long stall would make every GOP wait
+    /// the whole bound and the recorder fall ever further behind.
+    room_wait_failed: bool,
 }
 
 impl<'a> Gop<'a> {
@@ -123,6 +130,8 @@ impl<'a> Gop<'a> {
             // 25 fps until the stream says otherwise.
             last_delta: 3600,
             outbox: std::collections::VecDeque::new(),
+            clock: Default::default(),
+            room_wait_failed: false,
         }
     }
 
@@ -133,6 +142,9 @@ impl<'a> Gop<'a> {
                     return Ok(());
                 }
                 self.flush(None);
+                if let Some(gate) = self.gate.as_deref_mut() {
+                    gate.discard_buffer();
+                }
                 let track = mp4::Track {
                     sample_entry: p.sample_entry.clone(),
                     width: p.width,
@@ -216,7 +228,7 @@ impl<'a> Gop<'a> {
         };
         self.frames.push(Pending {
             ts_90k: f.ts_90k,
-            wall_ms: wall_ms(f.received),
+            wall_ms: self.clock.stamp(f.ts_90k, wall_ms(f.received)),
             data: f.data,
             size,
             key,
@@ -291,9 +303,14 @@ impl<'a> Gop<'a> {
 
     /// Hands what is in the outbox to the store, in order. With
     /// `wait_for_room`, a fragment waits up to that long while the store's
-    /// queue is full; without, it is dropped at once (at the end of a
-    /// session, and for replays that pace the writer themselves).
-    async fn deliver(&mut self, wait_for_room: Option<Duration>) -> Result<(), IngestError> {
+    /// queue is full, unless the recorder is stopping (the receiver reads
+    /// true) or its last wait already ended in a drop; otherwise it is
+    /// dropped at once (at the end of a session, and for replays that pace
+    /// the writer themselves).
+    async fn deliver(
+        &mut self,
+        wait_for_room: Option<(Duration, &tokio::sync::watch::Receiver<bool>)>,
+    ) -> Result<(), IngestError> {
         while let Some(out) = self.outbox.pop_front() {
             let f = match out {
                 Out::Init {
@@ -310,13 +327,21 @@ impl<'a> Gop<'a> {
                 Out::Fragment(f) => f,
             };
             let frames = u64::from(f.frames);
-            let r = match wait_for_room {
+            let limit = match wait_for_room {
+                Some((limit, stop)) if !*stop.borrow() && !self.room_wait_failed => Some(limit),
+                _ => None,
+            };
+            let r = match limit {
                 Some(limit) => self.writer.fragment_when_room(f, limit).await,
                 None => self.writer.fragment(f),
             };
             match r {
-                Ok(()) => self.stats.recording.store(true, Ordering::Relaxed),
+                Ok(()) => {
+                    self.room_wait_failed = false;
+                    self.stats.recording.store(true, Ordering::Relaxed);
+                }
                 Err(e) => {
+                    self.room_wait_failed |= limit.is_some();
                     self.stats.dropped.fetch_add(frames, Ordering::Relaxed);
                     tracing::warn!("fragment not stored: {e}");
                 }
@@ -333,9 +358,10 @@ impl<'a> Gop<'a> {
 }
 
 /// One session: connect, then events into `gop` and fragments to the
-/// store, until the stream fails or `stop` turns true. Waiting for the
-/// store's room is never cut short by `stop`, so no cut fragment is lost
-/// (the wait is bounded by [`ROOM_WAIT`]).
+/// store, until the stream fails or `stop` turns true. A wait for the
+/// store's room already under way is not cut short by `stop` (that would
+/// lose the fragment); it is bounded by [`ROOM_WAIT`], and once `stop` is
+/// set nothing waits any more.
 async fn record_session(
     url: &str,
     credentials: Option<(String, String)>,
@@ -359,7 +385,7 @@ async fn record_session(
             gop.stats.connected.store(true, Ordering::Relaxed);
         }
         gop.on_event(e)?;
-        gop.deliver(Some(ROOM_WAIT)).await?;
+        gop.deliver(Some((ROOM_WAIT, &*stop))).await?;
     }
 }
 

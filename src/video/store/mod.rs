@@ -348,7 +348,8 @@ impl Store {
     }
 
     /// Fragment bytes handed over and not yet written: memory the queue
-    /// holds now (at most `queue_bytes`, then fragments are dropped).
+    /// holds now (at most `queue_bytes`, or one larger fragment alone;
+    /// beyond, recorders wait for room, then drop).
     pub fn queued_bytes(&self) -> usize {
         self.shared.queued_bytes.load(Ordering::Relaxed)
     }
@@ -479,7 +480,8 @@ struct Side {
 }
 
 /// The ingest side of one stream. Cheap to clone; every call returns at
-/// once (see the module doc on backpressure).
+/// once except [`StreamWriter::fragment_when_room`], which waits, bounded,
+/// for room (see the module doc on backpressure).
 #[derive(Clone)]
 pub struct StreamWriter {
     tx: SyncSender<Msg>,
@@ -524,7 +526,13 @@ impl StreamWriter {
     /// full: the fragment is dropped (and counted), and the next accepted
     /// one starts a new segment after a gap, so the hole shows in the index.
     pub fn fragment(&self, f: Fragment) -> Result<(), StoreError> {
-        match self.offer(f) {
+        self.fragment_since(f, Instant::now())
+    }
+
+    /// [`StreamWriter::fragment`] for a fragment handed over at `since`
+    /// (the durability lag counts from then).
+    fn fragment_since(&self, f: Fragment, since: Instant) -> Result<(), StoreError> {
+        match self.offer(f, since) {
             Offer::Queued => Ok(()),
             Offer::Full(_) => Err(self.refuse()),
             Offer::Failed(e) => Err(e),
@@ -536,6 +544,7 @@ impl StreamWriter {
     /// in the socket). `Err(Backpressure)` once `limit` has passed: the
     /// fragment is dropped as by [`StreamWriter::fragment`].
     pub async fn fragment_when_room(&self, f: Fragment, limit: Duration) -> Result<(), StoreError> {
+        let since = Instant::now();
         let deadline = tokio::time::Instant::now() + limit;
         let mut f = f;
         loop {
@@ -544,14 +553,14 @@ impl StreamWriter {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            f = match self.offer(f) {
+            f = match self.offer(f, since) {
                 Offer::Queued => return Ok(()),
                 Offer::Full(back) => back,
                 Offer::Failed(e) => return Err(e),
             };
             if tokio::time::timeout_at(deadline, room).await.is_err() {
                 // One last try: room may have come with the deadline.
-                return self.fragment(f);
+                return self.fragment_since(f, since);
             }
         }
     }
@@ -565,8 +574,9 @@ impl StreamWriter {
     }
 
     /// Puts the fragment on the queue if there is room; gives it back if
-    /// not, changing nothing.
-    fn offer(&self, f: Fragment) -> Offer {
+    /// not, changing nothing. `since`: when it was handed over, waits
+    /// included, for the durability lag.
+    fn offer(&self, f: Fragment, since: Instant) -> Offer {
         let mut s = self.side();
         if !s.has_init {
             return Offer::Failed(StoreError::NoInit);
@@ -582,7 +592,7 @@ impl StreamWriter {
             init: s.init.clone(),
             after_gap: s.gap,
             frag: f,
-            queued: Instant::now(),
+            queued: since,
         };
         match self.tx.try_send(msg) {
             Ok(()) => {

@@ -151,7 +151,13 @@ impl Writer {
         loop {
             let wait = next_sync.saturating_duration_since(Instant::now());
             let mut stop = false;
-            match rx.recv_timeout(wait) {
+            let msg = rx.recv_timeout(wait);
+            // Any message taken frees a slot: recorders waiting for room
+            // try again (for a fragment, once its bytes are freed too).
+            if matches!(&msg, Ok(m) if !matches!(m, Msg::Fragment { .. })) {
+                self.shared.room.notify_waiters();
+            }
+            match msg {
                 Ok(Msg::Fragment {
                     key,
                     init,
