@@ -9,8 +9,7 @@
 //!   crash recovery and retention.
 //! - `ingest` (the only retina user) and `recorder`: RTSP sessions to
 //!   fragments; `service`: recorders of a running gateway and their
-//!   health points; `export`: clips; `audit`: the chain-of-custody log;
-//!   `wall_clock`: frames' wall-clock times from their media times.
+//!   health points; `export`: clips; `audit`: the chain-of-custody log.
 
 pub mod audit;
 pub mod export;
@@ -21,4 +20,3 @@ pub mod on_alarm;
 pub mod recorder;
 pub mod service;
 pub mod store;
-pub mod wall_clock;

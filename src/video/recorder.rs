@@ -102,12 +102,6 @@ struct Gop<'a> {
     last_delta: i64,
     /// Init segments and fragments not yet handed to the store.
     outbox: std::collections::VecDeque<Out>,
-    /// Frames' wall-clock times, robust to frames read late.
-    clock: super::wall_clock::WallClock,
-    /// The last wait for room ended in a drop: don't wait again until the
-    /// store takes a fragment, or a long stall would make every GOP wait
-    /// the whole bound and the recorder fall ever further behind.
-    room_wait_failed: bool,
 }
 
 impl<'a> Gop<'a> {
@@ -130,8 +124,6 @@ impl<'a> Gop<'a> {
             // 25 fps until the stream says otherwise.
             last_delta: 3600,
             outbox: std::collections::VecDeque::new(),
-            clock: Default::default(),
-            room_wait_failed: false,
         }
     }
 
@@ -228,7 +220,7 @@ impl<'a> Gop<'a> {
         };
         self.frames.push(Pending {
             ts_90k: f.ts_90k,
-            wall_ms: self.clock.stamp(f.ts_90k, wall_ms(f.received)),
+            wall_ms: wall_ms(f.received),
             data: f.data,
             size,
             key,
@@ -304,8 +296,7 @@ impl<'a> Gop<'a> {
     /// Hands what is in the outbox to the store, in order. With
     /// `wait_for_room`, a fragment waits up to that long while the store's
     /// queue is full, unless the recorder is stopping (the receiver reads
-    /// true) or its last wait already ended in a drop; otherwise it is
-    /// dropped at once (at the end of a session, and for replays that pace
+    /// true); otherwise it is dropped at once (at the end of a session, and for replays that pace
     /// the writer themselves).
     async fn deliver(
         &mut self,
@@ -328,7 +319,7 @@ impl<'a> Gop<'a> {
             };
             let frames = u64::from(f.frames);
             let limit = match wait_for_room {
-                Some((limit, stop)) if !*stop.borrow() && !self.room_wait_failed => Some(limit),
+                Some((limit, stop)) if !*stop.borrow() => Some(limit),
                 _ => None,
             };
             let r = match limit {
@@ -336,12 +327,8 @@ impl<'a> Gop<'a> {
                 None => self.writer.fragment(f),
             };
             match r {
-                Ok(()) => {
-                    self.room_wait_failed = false;
-                    self.stats.recording.store(true, Ordering::Relaxed);
-                }
+                Ok(()) => self.stats.recording.store(true, Ordering::Relaxed),
                 Err(e) => {
-                    self.room_wait_failed |= limit.is_some();
                     self.stats.dropped.fetch_add(frames, Ordering::Relaxed);
                     tracing::warn!("fragment not stored: {e}");
                 }
