@@ -39,7 +39,10 @@ USER, PASSWORD = "bench", "bench-password"
 
 
 def site(n: int, port: int | None) -> str:
-    out = ['[site]\nid = "rb"\nname = "Recording bench"\n[recording]\nretention_days = 1\n',
+    # min_free_percent = 1: the disk-free floor must not delete the run's
+    # own recordings (main() checks there is room for them).
+    out = ['[site]\nid = "rb"\nname = "Recording bench"\n[recording]\nretention_days = 1\n'
+           'min_free_percent = 1\n',
            '[[building]]\nid = "b"\n[[floor]]\nid = "f"\nbuilding = "b"\nlevel = 1\n',
            '[[space]]\nid = "r"\nfloor = "f"\nkind = "room"\n']
     for k in range(1, n + 1):
@@ -121,6 +124,13 @@ def main():
     ap.add_argument("--trace", help="write a CSV of RSS and writer queue, one row a second, here")
     a = ap.parse_args()
     n, window = a.streams, a.minutes * 60
+    # vgw's recordings plus ffmpeg's last segments, with a margin: with less,
+    # retention's disk-free floor deletes the oldest recordings mid-run and
+    # the frame counts read as loss.
+    need = n * a.mbps / 8 * 1e6 * (window + 120) * 1.3
+    st = os.statvfs(os.environ.get("VGW_BENCH_DIR") or tempfile.gettempdir())
+    if st.f_bavail * st.f_frsize < need + st.f_blocks * st.f_frsize * 0.01:
+        sys.exit(f"not enough free disk: this run needs about {need / 1e9:.0f} GB")
     with tempfile.TemporaryDirectory(dir=os.environ.get("VGW_BENCH_DIR")) as work:
         port = free_port()
         cam_log = os.path.join(work, "gst.log")
