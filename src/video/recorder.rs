@@ -65,7 +65,6 @@ struct Pending {
     ts_90k: i64,
     /// The frame as received; handed to the store as it is (no copy).
     data: Vec<u8>,
-    size: u32,
     key: bool,
     wall_ms: i64,
 }
@@ -214,15 +213,15 @@ impl<'a> Gop<'a> {
                 self.last_delta = d;
             }
         }
-        let Ok(size) = u32::try_from(f.data.len()) else {
+        // An MP4 sample's size is 32 bits (flush relies on it).
+        if u32::try_from(f.data.len()).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
-        };
+        }
         self.frames.push(Pending {
             ts_90k: f.ts_90k,
             wall_ms: wall_ms(f.received),
             data: f.data,
-            size,
             key,
         });
         Ok(())
@@ -252,7 +251,7 @@ impl<'a> Gop<'a> {
             .zip(&durations)
             .map(|(f, &d)| mp4::SampleMeta {
                 duration: d,
-                size: f.size,
+                size: f.data.len() as u32,
                 is_sync: f.key,
             })
             .collect();
@@ -296,8 +295,8 @@ impl<'a> Gop<'a> {
     /// Hands what is in the outbox to the store, in order. With
     /// `wait_for_room`, a fragment waits up to that long while the store's
     /// queue is full, unless the recorder is stopping (the receiver reads
-    /// true); otherwise it is dropped at once (at the end of a session, and for replays that pace
-    /// the writer themselves).
+    /// true); otherwise it is dropped at once (at the end of a session, and
+    /// for replays that pace the writer themselves).
     async fn deliver(
         &mut self,
         wait_for_room: Option<(Duration, &tokio::sync::watch::Receiver<bool>)>,

@@ -8,8 +8,8 @@
 //! message on the store's bounded queue. When it is full,
 //! [`StreamWriter::fragment_when_room`] waits (asynchronously, bounded) for
 //! room, so the recorder stops reading its camera's socket and a stall of
-//! the disk or of the writer's CPU is absorbed by the kernel's TCP buffers
-//! rather than by our memory or by dropping video; past the bound, and
+//! the disk or of the writer's CPU waits in the connection rather than in
+//! our memory or on the floor (docs/recording.md); past the bound, and
 //! always for [`StreamWriter::fragment`], it returns
 //! `Err(StoreError::Backpressure)` (the ingest counts a drop; the store
 //! then starts a new segment after a visible gap). The writer thread
